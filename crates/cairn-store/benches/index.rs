@@ -1,0 +1,211 @@
+//! Index benchmarks: `apply` throughput for batches of 512 realistic GenAI spans, and `get_trace`
+//! for a 10,000-span trace.
+//!
+//! Run with `cargo bench -p cairn-store --bench index`.
+
+use std::cell::Cell;
+
+use cairn_model::{
+    AgentKind, AnyValue, KeyValue, Record, Span, SpanId, Status, StatusCode, TraceId,
+};
+use cairn_store::Store;
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+
+const BATCH: usize = 512;
+const T0: u64 = 1_735_689_600_000_000_000;
+const MS: u64 = 1_000_000;
+
+fn kv(key: &str, value: AnyValue) -> KeyValue {
+    KeyValue {
+        key: key.to_owned(),
+        value,
+    }
+}
+
+fn text(s: impl Into<String>) -> AnyValue {
+    AnyValue::String(s.into())
+}
+
+/// Span `n` of agent run `run`: runs are invoke_agent -> (chat -> execute_tool) x k -> chat, with
+/// message content of a few hundred bytes to a few KB, like real GenAI telemetry.
+fn realistic_span(run: u64, n: u64, spans_per_run: u64) -> Span {
+    let mut trace = [0u8; 16];
+    trace[..8].copy_from_slice(&run.to_be_bytes());
+    trace[8] = 0xca;
+    let id = |i: u64| {
+        let mut s = [0u8; 8];
+        s.copy_from_slice(&(run.wrapping_mul(1_000_003) ^ (i + 1)).to_be_bytes());
+        SpanId(s)
+    };
+    let start = T0 + run * 10_000 * MS + n * 20 * MS;
+    let base = Span {
+        trace_id: TraceId(trace),
+        span_id: id(n),
+        parent_span_id: (n > 0).then(|| id(0)),
+        start_unix_nano: start,
+        end_unix_nano: start + 15 * MS,
+        resource: cairn_model::Resource {
+            attributes: vec![kv("service.name", text("support-bot"))],
+            ..Default::default()
+        },
+        ..Span::default()
+    };
+    let agent = format!("agent-{}", run % 5);
+    if n == 0 {
+        return Span {
+            name: format!("invoke_agent {agent}"),
+            agent_kind: AgentKind::Agent,
+            end_unix_nano: start + spans_per_run * 20 * MS,
+            attributes: vec![
+                kv("gen_ai.operation.name", text("invoke_agent")),
+                kv("gen_ai.agent.name", text(agent)),
+                kv("gen_ai.conversation.id", text(format!("conv-{}", run % 97))),
+                kv("gen_ai.provider.name", text("openai")),
+            ],
+            ..base
+        };
+    }
+    if n % 2 == 1 {
+        let question = format!(
+            "Customer {run} asks about order {n}: the parcel was due on Monday but tracking has \
+             not updated since it left the depot. Can you check the carrier status and, if it is \
+             lost, start a replacement? Previous context: {}",
+            "the customer has been polite and has a premium account. ".repeat(6)
+        );
+        let answer = format!(
+            "I will look up the tracking for order {n} with the carrier tool, then decide. {}",
+            "Checking status, weighing refund against replacement. ".repeat(4)
+        );
+        return Span {
+            name: "chat gpt-4o".into(),
+            agent_kind: AgentKind::Llm,
+            attributes: vec![
+                kv("gen_ai.operation.name", text("chat")),
+                kv("gen_ai.provider.name", text("openai")),
+                kv("gen_ai.request.model", text("gpt-4o")),
+                kv("gen_ai.response.model", text("gpt-4o-2024-08-06")),
+                kv("gen_ai.request.temperature", AnyValue::Double(0.2)),
+                kv("gen_ai.usage.input_tokens", AnyValue::Int(812)),
+                kv("gen_ai.usage.output_tokens", AnyValue::Int(97)),
+                kv(
+                    "gen_ai.input.messages",
+                    text(
+                        serde_json::json!([
+                            {"role": "system", "parts": [{"type": "text", "content": "You are a support agent."}]},
+                            {"role": "user", "parts": [{"type": "text", "content": question}]}
+                        ])
+                        .to_string(),
+                    ),
+                ),
+                kv(
+                    "gen_ai.output.messages",
+                    text(
+                        serde_json::json!([{"role": "assistant", "parts": [
+                            {"type": "reasoning", "content": "tracking stale for 3 days"},
+                            {"type": "text", "content": answer},
+                            {"type": "tool_call", "id": format!("call_{n}"), "name": "track_parcel",
+                             "arguments": {"order_id": n, "carrier": "dhl"}}
+                        ], "finish_reason": "tool_call"}])
+                        .to_string(),
+                    ),
+                ),
+            ],
+            ..base
+        };
+    }
+    let failed = n % 10 == 0;
+    Span {
+        name: "execute_tool track_parcel".into(),
+        agent_kind: AgentKind::Tool,
+        status: if failed {
+            Status {
+                code: StatusCode::Error,
+                message: "carrier api returned 503".into(),
+            }
+        } else {
+            Status::default()
+        },
+        attributes: vec![
+            kv("gen_ai.operation.name", text("execute_tool")),
+            kv("gen_ai.tool.name", text("track_parcel")),
+            kv("gen_ai.tool.call.id", text(format!("call_{}", n - 1))),
+            kv(
+                "gen_ai.tool.call.arguments",
+                text(format!(r#"{{"order_id":{n},"carrier":"dhl"}}"#)),
+            ),
+            kv(
+                "gen_ai.tool.call.result",
+                text(format!(
+                    r#"{{"status":"in_transit","last_scan":"Leipzig hub","eta_days":{}}}"#,
+                    n % 4
+                )),
+            ),
+        ],
+        ..base
+    }
+}
+
+fn bench_apply(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = Store::open(&dir.path().join("index.db")).expect("open");
+    // Runs of 16 spans; consecutive batches continue where the last one stopped.
+    let spans_per_run = 16;
+    let next = Cell::new(0u64);
+    let mut group = c.benchmark_group("apply");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group.bench_function("512_realistic_spans", |b| {
+        b.iter_batched(
+            || {
+                let first = next.get();
+                next.set(first + BATCH as u64);
+                (first..first + BATCH as u64)
+                    .map(|i| {
+                        let span =
+                            realistic_span(i / spans_per_run, i % spans_per_run, spans_per_run);
+                        (i, Record::Span(span))
+                    })
+                    .collect::<Vec<_>>()
+            },
+            |batch| {
+                let cursor = batch.last().map_or(0, |(i, _)| i + 1);
+                store.apply(&batch, cursor).expect("apply");
+            },
+            BatchSize::LargeInput,
+        );
+    });
+    group.finish();
+}
+
+fn bench_get_trace(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = Store::open(&dir.path().join("index.db")).expect("open");
+    let spans_per_run = 10_000;
+    let mut cursor = 0u64;
+    for chunk in (0..spans_per_run).collect::<Vec<_>>().chunks(BATCH) {
+        let batch: Vec<(u64, Record)> = chunk
+            .iter()
+            .map(|&n| {
+                let index = cursor + n - chunk[0];
+                (index, Record::Span(realistic_span(7, n, spans_per_run)))
+            })
+            .collect();
+        cursor += chunk.len() as u64;
+        store.apply(&batch, cursor).expect("apply");
+    }
+    let trace_id = realistic_span(7, 0, spans_per_run).trace_id;
+    let reader = store.reader().expect("reader");
+    let mut group = c.benchmark_group("get_trace");
+    group.sample_size(20);
+    group.throughput(Throughput::Elements(spans_per_run));
+    group.bench_function("10000_spans", |b| {
+        b.iter(|| {
+            let detail = reader.get_trace(&trace_id).expect("get").expect("exists");
+            assert_eq!(detail.spans.len(), 10_000);
+            detail
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_apply, bench_get_trace);
+criterion_main!(benches);

@@ -1,0 +1,309 @@
+//! What the index derives from a span or log record: filter columns, token counts, the error flag
+//! and the text that full-text search covers.
+//!
+//! Filter columns and counts come from `cairn_model`'s typed accessors (`agent_name`, `tool`,
+//! `model`, `usage`, `conversation_id`, `is_error`), so every naming convention the model knows
+//! is indexed alike. Search text is split over four FTS columns:
+//!
+//! | column | sources |
+//! |---|---|
+//! | `reasoning` | [`Span::reasoning`], the decision rationale |
+//! | `tool_io` | tool name, arguments and result ([`Span::tool`]) |
+//! | `messages` | `gen_ai.input.messages`, `gen_ai.output.messages`, `gen_ai.system_instructions`, deprecated `gen_ai.prompt`/`gen_ai.completion` and their flattened `gen_ai.prompt.N.*` forms, OpenInference `llm.input_messages.*`/`llm.output_messages.*` and (off tool spans) `input.value`/`output.value`, message events (`gen_ai.*` span events), log bodies |
+//! | `errors` | status message, [`Span::error`] type and message |
+//!
+//! Content may be a JSON string or a structured value. Search text keeps only its leaves
+//! (strings and numbers), not the JSON keys, and skips structural fields such as `role` and
+//! `type`, so searching `user` or `text` does not match every message.
+
+use cairn_model::{AgentKind, AnyValue, KeyValue, Span};
+use serde_json::Value;
+
+/// Whole-message content keys.
+const MESSAGES: &[&str] = &[
+    "gen_ai.input.messages",
+    "gen_ai.output.messages",
+    "gen_ai.system_instructions",
+    "gen_ai.prompt",
+    "gen_ai.completion",
+];
+/// Prefixes of flattened message attributes (OpenLLMetry, OpenInference).
+const MESSAGE_PREFIXES: &[&str] = &[
+    "gen_ai.prompt.",
+    "gen_ai.completion.",
+    "llm.input_messages.",
+    "llm.output_messages.",
+];
+/// OpenInference's generic input and output; a tool's arguments and result on tool spans (read
+/// by [`Span::tool`]), prompt and completion elsewhere.
+const IO_VALUES: &[&str] = &["input.value", "output.value"];
+/// Tool call content keys, for log records (spans use [`Span::tool`]).
+const TOOL_IO: &[&str] = &["gen_ai.tool.call.arguments", "gen_ai.tool.call.result"];
+/// Keys inside message JSON whose values are structure, not content.
+const STRUCTURAL_KEYS: &[&str] = &["role", "type", "finish_reason", "id", "tool_call_id"];
+
+/// Everything the index derives from one span.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(crate) struct SpanFacts {
+    /// [`Span::agent_name`].
+    pub(crate) agent: Option<String>,
+    /// Tool name of [`Span::tool`].
+    pub(crate) tool: Option<String>,
+    /// Display model: the response model, else the request model.
+    pub(crate) model: Option<String>,
+    /// Every distinct model name the span mentions (for the `model` filter).
+    pub(crate) models: Vec<String>,
+    /// [`Span::conversation_id`].
+    pub(crate) conversation: Option<String>,
+    /// Input tokens of [`Span::usage`].
+    pub(crate) input_tokens: Option<u64>,
+    /// Output tokens of [`Span::usage`].
+    pub(crate) output_tokens: Option<u64>,
+    /// [`Span::is_error`].
+    pub(crate) is_error: bool,
+    /// Search text, one field per FTS column.
+    pub(crate) text: SearchText,
+}
+
+/// Search text of one span or log record, split by FTS column.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(crate) struct SearchText {
+    /// Reasoning content and decision rationale.
+    pub(crate) reasoning: String,
+    /// Tool name, arguments and results.
+    pub(crate) tool_io: String,
+    /// Prompts, completions and messages.
+    pub(crate) messages: String,
+    /// Status message, error types and exception messages.
+    pub(crate) errors: String,
+}
+
+impl SearchText {
+    /// True when there is nothing to index.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.reasoning.is_empty()
+            && self.tool_io.is_empty()
+            && self.messages.is_empty()
+            && self.errors.is_empty()
+    }
+}
+
+/// Derives the indexed facts of a span.
+pub(crate) fn span_facts(span: &Span) -> SpanFacts {
+    let mut text = SearchText::default();
+    let tool = span.tool();
+    if let Some(tool) = &tool {
+        push_piece(&mut text.tool_io, &tool.name);
+        for content in [&tool.arguments, &tool.result].into_iter().flatten() {
+            push_json_leaves(content, &mut text.tool_io);
+        }
+    }
+    if let Some(reasoning) = span.reasoning() {
+        push_piece(&mut text.reasoning, &reasoning);
+    }
+    if let Some(rationale) = span.decision().and_then(|d| d.rationale) {
+        push_piece(&mut text.reasoning, &rationale);
+    }
+    let is_tool = span.agent_kind == AgentKind::Tool;
+    for kv in &span.attributes {
+        let key = kv.key.as_str();
+        if is_message_key(key) || (!is_tool && IO_VALUES.contains(&key)) {
+            push_json_leaves(&kv.value.to_content_json(), &mut text.messages);
+        }
+    }
+    for event in &span.events {
+        // Older GenAI conventions carried messages as span events (`gen_ai.user.message` …).
+        if event.name.starts_with("gen_ai.") {
+            for kv in &event.attributes {
+                push_json_leaves(&kv.value.to_content_json(), &mut text.messages);
+            }
+        }
+    }
+    push_piece(&mut text.errors, &span.status.message);
+    if let Some(error) = span.error() {
+        for piece in [error.error_type, error.message].into_iter().flatten() {
+            if piece != span.status.message {
+                push_piece(&mut text.errors, &piece);
+            }
+        }
+    }
+
+    let model = span.model();
+    let mut models: Vec<String> = Vec::new();
+    if let Some(m) = &model {
+        for name in [&m.response_model, &m.request_model].into_iter().flatten() {
+            if !models.contains(name) {
+                models.push(name.clone());
+            }
+        }
+    }
+    let usage = span.usage();
+    SpanFacts {
+        agent: span.agent_name(),
+        tool: tool.map(|t| t.name),
+        model: models.first().cloned(),
+        models,
+        conversation: span.conversation_id(),
+        input_tokens: usage.input,
+        output_tokens: usage.output,
+        is_error: span.is_error(),
+        text,
+    }
+}
+
+/// Search text of a log record: its body, and content and exception attributes.
+pub(crate) fn log_text(body: &AnyValue, attributes: &[KeyValue]) -> SearchText {
+    let mut text = SearchText::default();
+    push_json_leaves(&body.to_content_json(), &mut text.messages);
+    for kv in attributes {
+        let key = kv.key.as_str();
+        let column = if TOOL_IO.contains(&key) {
+            &mut text.tool_io
+        } else if is_message_key(key) || IO_VALUES.contains(&key) {
+            &mut text.messages
+        } else if key.starts_with("cairn.reasoning.") {
+            &mut text.reasoning
+        } else if matches!(key, "exception.message" | "exception.type" | "error.type") {
+            &mut text.errors
+        } else {
+            continue;
+        };
+        push_json_leaves(&kv.value.to_content_json(), column);
+    }
+    text
+}
+
+fn is_message_key(key: &str) -> bool {
+    MESSAGES.contains(&key) || MESSAGE_PREFIXES.iter().any(|p| key.starts_with(p))
+}
+
+/// Appends `piece` to `out`, newline-separated.
+fn push_piece(out: &mut String, piece: &str) {
+    if piece.is_empty() {
+        return;
+    }
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out.push_str(piece);
+}
+
+/// Appends the string and number leaves of `value`, skipping structural object fields.
+fn push_json_leaves(value: &Value, out: &mut String) {
+    match value {
+        Value::String(s) => push_piece(out, s),
+        Value::Number(n) => push_piece(out, &n.to_string()),
+        Value::Array(items) => items.iter().for_each(|v| push_json_leaves(v, out)),
+        Value::Object(map) => map
+            .iter()
+            .filter(|(key, _)| !STRUCTURAL_KEYS.contains(&key.as_str()))
+            .for_each(|(_, v)| push_json_leaves(v, out)),
+        Value::Null | Value::Bool(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_model::{Event, StatusCode};
+
+    fn with_attributes(attributes: Vec<KeyValue>) -> Span {
+        Span {
+            attributes,
+            ..Span::default()
+        }
+    }
+
+    #[test]
+    fn models_are_deduplicated_and_response_model_wins() {
+        let span = with_attributes(vec![
+            KeyValue::new("gen_ai.request.model", "gpt-4o"),
+            KeyValue::new("gen_ai.response.model", "gpt-4o-2024-08-06"),
+        ]);
+        let facts = span_facts(&span);
+        assert_eq!(facts.model.as_deref(), Some("gpt-4o-2024-08-06"));
+        assert_eq!(facts.models, ["gpt-4o-2024-08-06", "gpt-4o"]);
+        // OpenInference names one model for both.
+        let span = with_attributes(vec![KeyValue::new("llm.model_name", "claude")]);
+        assert_eq!(span_facts(&span).models, ["claude"]);
+    }
+
+    #[test]
+    fn search_text_keeps_content_leaves_per_column() {
+        let mut span = with_attributes(vec![
+            KeyValue::new("gen_ai.operation.name", "execute_tool"),
+            KeyValue::new("gen_ai.tool.name", "get_weather"),
+            KeyValue::new("gen_ai.tool.call.arguments", r#"{"city":"Paris","days":3}"#),
+            KeyValue::new(
+                "gen_ai.input.messages",
+                r#"[{"role":"user","parts":[{"type":"text","content":"hello there"}]}]"#,
+            ),
+            KeyValue::new("cairn.reasoning.content", "compare the forecasts"),
+            KeyValue::new("cairn.decision.rationale", "cheapest option"),
+            KeyValue::new("unrelated", "not indexed"),
+        ]);
+        span.agent_kind = AgentKind::Tool;
+        span.status.code = StatusCode::Error;
+        span.status.message = "upstream timeout".into();
+        span.events = vec![Event {
+            name: "exception".into(),
+            attributes: vec![
+                KeyValue::new("exception.type", "SocketError"),
+                KeyValue::new("exception.message", "socket closed"),
+            ],
+            ..Event::default()
+        }];
+        let facts = span_facts(&span);
+        assert!(facts.is_error);
+        assert_eq!(facts.tool.as_deref(), Some("get_weather"));
+        assert_eq!(facts.text.tool_io, "get_weather\nParis\n3");
+        assert_eq!(facts.text.messages, "hello there");
+        assert_eq!(
+            facts.text.reasoning,
+            "compare the forecasts\ncheapest option"
+        );
+        assert_eq!(
+            facts.text.errors,
+            "upstream timeout\nSocketError\nsocket closed"
+        );
+    }
+
+    #[test]
+    fn structured_and_string_content_index_alike() {
+        let as_string = with_attributes(vec![KeyValue::new(
+            "gen_ai.output.messages",
+            r#"[{"role":"assistant","parts":[{"type":"text","content":"sunny"}]}]"#,
+        )]);
+        let structured = with_attributes(vec![KeyValue::new(
+            "gen_ai.output.messages",
+            vec![AnyValue::KvList(vec![
+                KeyValue::new("role", "assistant"),
+                KeyValue::new(
+                    "parts",
+                    vec![AnyValue::KvList(vec![
+                        KeyValue::new("type", "text"),
+                        KeyValue::new("content", "sunny"),
+                    ])],
+                ),
+            ])],
+        )]);
+        assert_eq!(span_facts(&as_string).text.messages, "sunny");
+        assert_eq!(span_facts(&structured).text, span_facts(&as_string).text);
+    }
+
+    #[test]
+    fn log_text_covers_body_and_content_attributes() {
+        let text = log_text(
+            &AnyValue::from(r#"{"score": 0.9, "explanation": "relevant"}"#),
+            &[
+                KeyValue::new("gen_ai.tool.call.arguments", r#"{"q":"rust"}"#),
+                KeyValue::new("exception.message", "boom"),
+                KeyValue::new("other", "ignored"),
+            ],
+        );
+        assert_eq!(text.messages, "relevant\n0.9");
+        assert_eq!(text.tool_io, "rust");
+        assert_eq!(text.errors, "boom");
+        assert!(text.reasoning.is_empty());
+    }
+}

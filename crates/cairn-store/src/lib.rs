@@ -1,0 +1,182 @@
+//! Cairn's embedded index: a SQLite database derived from the ledger, for queries.
+//!
+//! The ledger is the source of truth; this index holds nothing the ledger does not and can always
+//! be rebuilt from it ([`Store::reset`], then apply every entry again). The collector tails the
+//! ledger from [`Store::cursor`] and calls [`Store::apply`] with batches of decoded entries.
+//!
+//! # Invariants
+//! - One writer ([`Store`]); any number of [`Reader`]s, each with its own read-only connection.
+//!   The database runs in WAL mode, so readers see the last committed `apply` and never block it.
+//! - `apply` is one transaction: the rows of a batch, the trace summaries, the full-text index
+//!   and the cursor commit together or not at all. `synchronous = NORMAL`: a power loss can undo
+//!   the last transactions, never corrupt the file; the cursor goes back with them and the
+//!   entries are indexed again from the ledger.
+//! - Idempotent: a ledger index is a primary key, and a span is unique by (trace id, span id).
+//!   Rows that already exist are ignored, and only newly inserted rows update summaries, facets
+//!   and the FTS table, so replaying entries after a crash (or a client resending a span) never
+//!   duplicates or double-counts.
+//! - Order-independent: spans may arrive in any order and batch split (children before
+//!   parents); summaries are merged with commutative rules (see [`TraceSummary`]).
+//!
+//! # Schema (version 1, `PRAGMA user_version`)
+//! Integers are SQLite 64-bit; times are unix nanoseconds (saturating at `i64::MAX`, the year
+//! 2262), ids are raw bytes (`BLOB`); JSON columns hold text in `cairn_model`'s
+//! `AnyValue::to_json` mapping, the same JSON the query API returns.
+//!
+//! | table | key | contents |
+//! |---|---|---|
+//! | `meta` | `key` | `cursor` (next ledger index to index), `last_apply_unix_nano` |
+//! | `spans` | `ledger_index`, unique (`trace_id`, `span_id`) | ids, parent, name, agent `kind`, `start_ns`/`end_ns`, `status_code` (0 unset, 1 ok, 2 error), `status_message`, `is_error`, `agent`/`tool`/`model`/`conversation` (filter columns), `input_tokens`/`output_tokens`, `attributes` (JSON object), `events` (JSON array) |
+//! | `logs` | `ledger_index` | optional `trace_id`/`span_id`, times, severity, `event_name`, `body` (JSON), `attributes` (JSON object) |
+//! | `traces` | `trace_id` | per-trace summary: first start, last end, span/error/tool-call counts, token sums (LLM spans with usage separately from others), root name and rank, agent name and rank; generated `duration_ns`, `input_tokens`, `output_tokens` |
+//! | `trace_facets` | (`facet`, `value`, `trace_id`) | the distinct agents (1), agent kinds (2), tools (3), models (4) and conversations (5) each trace mentions, for the list filters |
+//! | `search` | `rowid` = ledger index | contentless FTS5 (`unicode61`, diacritics folded): columns `reasoning`, `tool_io`, `messages`, `errors` of a span or log record |
+//!
+//! Log records carrying trace and span ids are attached to that span at query time (the span may
+//! arrive later); the others of a trace are listed beside its spans; records without a trace id
+//! are stored but belong to no trace. Record kinds the index does not know are skipped (the
+//! cursor still advances over them).
+//!
+//! # Versions and migration
+//! `PRAGMA user_version` holds the schema version. [`Store::open`] creates the schema in an
+//! empty file and upgrades older versions by running each later migration script in one
+//! transaction; a newer version ([`StoreError::SchemaTooNew`]) or a foreign database
+//! ([`StoreError::NotAnIndex`]) is refused. Because the index is derived data, a migration may
+//! also drop tables and reset the cursor, and the collector then rebuilds from the ledger.
+#![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
+
+mod error;
+mod extract;
+mod fts;
+mod ids;
+mod query;
+mod schema;
+mod stats;
+mod write;
+
+use std::path::{Path, PathBuf};
+
+use cairn_model::{Record, TraceId};
+use rusqlite::{Connection, OpenFlags};
+use serde::{Deserialize, Serialize};
+
+pub use error::StoreError;
+pub use query::{
+    DEFAULT_LIMIT, EventDetail, LogDetail, MAX_LIMIT, SpanDetail, StatusFilter, TraceDetail,
+    TracePage, TraceQuery, TraceStatus, TraceSummary, UnknownValue,
+};
+pub use stats::{GroupBy, GroupStats, StatsQuery, StatsReport};
+
+/// The index writer. There must be one per database file; it is `Send` but not `Sync` (move it
+/// to the thread that tails the ledger).
+#[derive(Debug)]
+pub struct Store {
+    /// The writer connection (WAL, `synchronous = NORMAL`, prepared statements cached).
+    conn: Connection,
+    /// Database file, for opening readers.
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens or creates the index at `path` (the parent directory must exist), creating or
+    /// migrating the schema.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let mut conn = Connection::open(path)?;
+        schema::configure_writer(&conn)?;
+        schema::migrate(&mut conn)?;
+        Ok(Store {
+            conn,
+            path: path.to_owned(),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The next ledger index to index: 0 on a fresh store, else the `next_cursor` of the last
+    /// successful [`Store::apply`].
+    pub fn cursor(&self) -> Result<u64, StoreError> {
+        Ok(query::meta(&self.conn, write::META_CURSOR)?.map_or(0, write::from_sql_int))
+    }
+
+    /// Indexes `batch` (pairs of ledger index and decoded entry) and sets the cursor to
+    /// `next_cursor`, in one transaction. Entries already indexed are skipped, so a batch may be
+    /// replayed. Every index in the batch must be below `next_cursor`
+    /// ([`StoreError::EntryBeyondCursor`] otherwise, and nothing is written).
+    pub fn apply(&mut self, batch: &[(u64, Record)], next_cursor: u64) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        write::apply(&tx, batch, next_cursor)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Drops everything and recreates an empty index with cursor 0 (for rebuilding from the
+    /// ledger). Readers opened before keep working and see the empty index.
+    pub fn reset(&mut self) -> Result<(), StoreError> {
+        schema::reset(&mut self.conn)
+    }
+
+    /// Opens a reader on this store's database.
+    pub fn reader(&self) -> Result<Reader, StoreError> {
+        Self::open_reader(&self.path)
+    }
+
+    /// Opens a read-only connection to an existing index. Its schema must be the current version.
+    pub fn open_reader(path: &Path) -> Result<Reader, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        schema::configure_reader(&conn)?;
+        schema::check_version(&conn)?;
+        Ok(Reader { conn })
+    }
+}
+
+/// A read-only view of the index with its own connection. `Send`, not `Sync`: give each thread
+/// (or each request handler from a pool) its own. Each query sees the last committed `apply`.
+#[derive(Debug)]
+pub struct Reader {
+    /// Read-only connection (`query_only`, prepared statements cached).
+    conn: Connection,
+}
+
+/// Indexing progress, for measuring lag against the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexStatus {
+    /// Next ledger index to index; entries below it are queryable.
+    pub cursor: u64,
+    /// Wall-clock time of the last successful `apply`, unix nanoseconds; `None` before the first.
+    pub last_apply_unix_nano: Option<u64>,
+}
+
+impl Reader {
+    /// One page of trace summaries matching `query`, newest start first.
+    pub fn list_traces(&self, query: &TraceQuery) -> Result<TracePage, StoreError> {
+        query::list_traces(&self.conn, query)
+    }
+
+    /// A whole trace; `None` when the index has neither spans nor log records for it.
+    pub fn get_trace(&self, trace_id: &TraceId) -> Result<Option<TraceDetail>, StoreError> {
+        query::get_trace(&self.conn, trace_id)
+    }
+
+    /// Aggregates per agent, tool or model (see [`GroupBy`] for what each counts).
+    pub fn stats(&self, query: &StatsQuery) -> Result<StatsReport, StoreError> {
+        stats::stats(&self.conn, query)
+    }
+
+    /// The indexed cursor and the time of the last apply.
+    pub fn index_status(&self) -> Result<IndexStatus, StoreError> {
+        let tx = self.conn.unchecked_transaction()?;
+        let cursor = query::meta(&tx, write::META_CURSOR)?.map_or(0, write::from_sql_int);
+        let last = query::meta(&tx, write::META_LAST_APPLY)?.map(write::from_sql_int);
+        tx.finish()?;
+        Ok(IndexStatus {
+            cursor,
+            last_apply_unix_nano: last,
+        })
+    }
+}

@@ -1,0 +1,532 @@
+//! Trace listing and trace detail: the query types and the JSON shapes of the query API.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use cairn_model::{AgentKind, SpanId, Status, StatusCode, TraceId};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, params_from_iter};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::StoreError;
+use crate::fts::{FtsQuery, fts_query};
+use crate::ids;
+use crate::write::{Facet, from_sql_int, to_sql_int};
+
+/// Page size when [`TraceQuery::limit`] is not set.
+pub const DEFAULT_LIMIT: usize = 50;
+/// Largest page size; larger limits are clamped to it.
+pub const MAX_LIMIT: usize = 1000;
+
+/// A trace's overall status: `error` when any of its spans failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TraceStatus {
+    /// No span failed.
+    Ok,
+    /// At least one span has an error status or an `error.type` attribute.
+    Error,
+}
+
+/// The `status` filter of [`TraceQuery`]: matches traces whose [`TraceStatus`] is this.
+pub type StatusFilter = TraceStatus;
+
+impl FromStr for TraceStatus {
+    type Err = UnknownValue;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "ok" => Ok(Self::Ok),
+            "error" => Ok(Self::Error),
+            _ => Err(UnknownValue {
+                expected: "ok|error",
+            }),
+        }
+    }
+}
+
+/// A query-string value that is not one of the accepted names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown value, expected {expected}")]
+pub struct UnknownValue {
+    /// The accepted values, `|`-separated.
+    pub expected: &'static str,
+}
+
+/// Filters and paging of [`crate::Reader::list_traces`]. Every filter that is set must match.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TraceQuery {
+    /// Some span of the trace names this agent (`gen_ai.agent.name`).
+    pub agent: Option<String>,
+    /// The trace's status.
+    pub status: Option<StatusFilter>,
+    /// Some span of the trace has this agent kind.
+    pub kind: Option<AgentKind>,
+    /// Some span of the trace calls this tool (`gen_ai.tool.name`).
+    pub tool: Option<String>,
+    /// Some span of the trace uses this model (request or response model).
+    pub model: Option<String>,
+    /// Some span of the trace belongs to this conversation / session id.
+    pub conversation: Option<String>,
+    /// Full-text search over reasoning, tool arguments and results, messages and errors (of the
+    /// trace's spans and log records). Whitespace-separated terms must all match; a trailing `*`
+    /// makes a term a prefix. Any other character is searched literally.
+    pub q: Option<String>,
+    /// The trace starts at or after this time, unix nanoseconds.
+    pub since: Option<u64>,
+    /// The trace starts before this time, unix nanoseconds.
+    pub until: Option<u64>,
+    /// The trace (first span start to last span end) lasts at least this long.
+    pub min_duration_ms: Option<u64>,
+    /// Page size: [`DEFAULT_LIMIT`] when unset, clamped to `1..=`[`MAX_LIMIT`].
+    pub limit: Option<usize>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// One page of traces, newest start first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TracePage {
+    /// The traces of this page.
+    pub traces: Vec<TraceSummary>,
+    /// Opaque cursor of the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A trace summary, kept up to date as spans arrive in any order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TraceSummary {
+    /// Trace id, lowercase hex.
+    pub trace_id: TraceId,
+    /// Name of the root span: the earliest span without a parent, or the earliest span when
+    /// every span has one (the root has not arrived, or was never sent).
+    pub name: String,
+    /// Agent name of the earliest span that names an agent.
+    pub agent: Option<String>,
+    /// Earliest span start, unix nanoseconds.
+    pub start_unix_nano: u64,
+    /// Latest span end minus earliest span start.
+    pub duration_ns: u64,
+    /// Number of spans.
+    pub span_count: u64,
+    /// Number of failed spans.
+    pub error_count: u64,
+    /// Number of tool spans.
+    pub tool_call_count: u64,
+    /// Input tokens: the sum over LLM spans that report usage; when none does, the sum over all
+    /// spans (an agent span that reports its run's total). Summing both would count twice.
+    pub input_tokens: u64,
+    /// Output tokens, summed like `input_tokens`.
+    pub output_tokens: u64,
+    /// `error` when `error_count > 0`.
+    pub status: TraceStatus,
+}
+
+/// A whole trace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TraceDetail {
+    /// Trace id, lowercase hex.
+    pub trace_id: TraceId,
+    /// The spans, by start time (ties by ledger index).
+    pub spans: Vec<SpanDetail>,
+    /// Log records of the trace not attached to one of its spans (no span id, or a span that has
+    /// not arrived), by time.
+    pub logs: Vec<LogDetail>,
+}
+
+/// One span of [`TraceDetail`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpanDetail {
+    /// Span id, lowercase hex.
+    pub span_id: SpanId,
+    /// Parent span id, `null` for a root.
+    pub parent_span_id: Option<SpanId>,
+    /// Span name.
+    pub name: String,
+    /// Agent kind.
+    pub kind: AgentKind,
+    /// Start, unix nanoseconds.
+    pub start_unix_nano: u64,
+    /// End, unix nanoseconds.
+    pub end_unix_nano: u64,
+    /// Status code (`unset`, `ok`, `error`) and message.
+    pub status: Status,
+    /// Attributes as a JSON object (see the crate docs for the value mapping).
+    pub attributes: Map<String, Value>,
+    /// Span events, then log records attached to this span, by time.
+    pub events: Vec<EventDetail>,
+    /// Index of the span's entry in the ledger.
+    pub ledger_index: u64,
+}
+
+/// A span event, or a log record attached to a span (those carry `body` and the log fields).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventDetail {
+    /// Event name; for a log record its `event_name`, else its severity text, else `"log"`.
+    pub name: String,
+    /// Time, unix nanoseconds.
+    pub time_unix_nano: u64,
+    /// Attributes as a JSON object.
+    pub attributes: Map<String, Value>,
+    /// Log record body (log records only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+    /// Log severity number (log records only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity_number: Option<i32>,
+    /// Log severity text (log records only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity_text: Option<String>,
+    /// Ledger index of the log record (log records only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ledger_index: Option<u64>,
+}
+
+/// A log record of a trace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogDetail {
+    /// Span id the record names, if any.
+    pub span_id: Option<SpanId>,
+    /// Time the event occurred, unix nanoseconds (0 when unknown).
+    pub time_unix_nano: u64,
+    /// Time the event was observed, unix nanoseconds.
+    pub observed_time_unix_nano: u64,
+    /// OTLP severity number.
+    pub severity_number: i32,
+    /// Severity text.
+    pub severity_text: String,
+    /// Event name (e.g. `gen_ai.evaluation.result`), empty when none.
+    pub event_name: String,
+    /// Body as JSON.
+    pub body: Value,
+    /// Attributes as a JSON object.
+    pub attributes: Map<String, Value>,
+    /// Index of the record's entry in the ledger.
+    pub ledger_index: u64,
+}
+
+impl LogDetail {
+    fn into_event(self) -> EventDetail {
+        let name = if !self.event_name.is_empty() {
+            self.event_name
+        } else if !self.severity_text.is_empty() {
+            self.severity_text.clone()
+        } else {
+            "log".to_owned()
+        };
+        EventDetail {
+            name,
+            time_unix_nano: self.time_unix_nano,
+            attributes: self.attributes,
+            body: Some(self.body),
+            severity_number: Some(self.severity_number),
+            severity_text: Some(self.severity_text),
+            ledger_index: Some(self.ledger_index),
+        }
+    }
+}
+
+/// Keyset position: traces strictly after (older than) this one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PageCursor {
+    start: i64,
+    trace_id: TraceId,
+}
+
+impl PageCursor {
+    /// 48 hex characters: the start as 8 big-endian bytes, then the trace id.
+    fn encode(&self) -> String {
+        let mut bytes = [0u8; 24];
+        bytes[..8].copy_from_slice(&self.start.to_be_bytes());
+        bytes[8..].copy_from_slice(&self.trace_id.0);
+        hex::encode(bytes)
+    }
+
+    fn decode(s: &str) -> Result<Self, StoreError> {
+        let mut bytes = [0u8; 24];
+        hex::decode_to_slice(s, &mut bytes)
+            .map_err(|_| StoreError::InvalidCursor("expected 48 hex characters"))?;
+        let (start, trace) = bytes.split_at(8);
+        let start = i64::from_be_bytes(start.try_into().unwrap_or_default());
+        if start < 0 {
+            return Err(StoreError::InvalidCursor("negative start time"));
+        }
+        let trace_id = ids::trace_id_from_blob(trace)
+            .map_err(|_| StoreError::InvalidCursor("bad trace id"))?;
+        Ok(Self { start, trace_id })
+    }
+}
+
+/// Numbered parameters of a SQL statement under construction.
+#[derive(Debug, Default)]
+struct SqlArgs {
+    args: Vec<SqlValue>,
+}
+
+impl SqlArgs {
+    /// Adds a parameter and returns its placeholder (`?N`).
+    fn arg(&mut self, value: impl Into<SqlValue>) -> String {
+        self.args.push(value.into());
+        format!("?{}", self.args.len())
+    }
+}
+
+pub(crate) fn list_traces(conn: &Connection, query: &TraceQuery) -> Result<TracePage, StoreError> {
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    let mut b = SqlArgs::default();
+    let mut sql = String::from(
+        "SELECT trace_id, root_name, agent, start_ns, duration_ns, span_count, error_count, \
+         tool_call_count, input_tokens, output_tokens FROM traces WHERE 1",
+    );
+    if let Some(since) = query.since {
+        sql += &format!(" AND start_ns >= {}", b.arg(to_sql_int(since)));
+    }
+    if let Some(until) = query.until {
+        sql += &format!(" AND start_ns < {}", b.arg(to_sql_int(until)));
+    }
+    if let Some(ms) = query.min_duration_ms {
+        let ns = to_sql_int(ms.saturating_mul(1_000_000));
+        sql += &format!(" AND duration_ns >= {}", b.arg(ns));
+    }
+    match query.status {
+        Some(TraceStatus::Ok) => sql += " AND error_count = 0",
+        Some(TraceStatus::Error) => sql += " AND error_count > 0",
+        None => {}
+    }
+    let kind = query.kind.map(|k| k.as_str().to_owned());
+    for (facet, value) in [
+        (Facet::Agent, &query.agent),
+        (Facet::Kind, &kind),
+        (Facet::Tool, &query.tool),
+        (Facet::Model, &query.model),
+        (Facet::Conversation, &query.conversation),
+    ] {
+        if let Some(value) = value {
+            sql += &format!(
+                " AND trace_id IN (SELECT trace_id FROM trace_facets WHERE facet = {} AND \
+                 value = {})",
+                b.arg(i64::from(facet as u8)),
+                b.arg(value.clone())
+            );
+        }
+    }
+    match query.q.as_deref().map_or(FtsQuery::Any, fts_query) {
+        FtsQuery::Any => {}
+        FtsQuery::Nothing => {
+            return Ok(TracePage {
+                traces: Vec::new(),
+                next_cursor: None,
+            });
+        }
+        FtsQuery::Match(expr) => {
+            let p = b.arg(expr);
+            sql += &format!(
+                " AND trace_id IN (SELECT s.trace_id FROM search JOIN spans s ON \
+                 s.ledger_index = search.rowid WHERE search MATCH {p} UNION SELECT l.trace_id \
+                 FROM search JOIN logs l ON l.ledger_index = search.rowid WHERE search MATCH {p} \
+                 AND l.trace_id IS NOT NULL)"
+            );
+        }
+    }
+    if let Some(cursor) = &query.cursor {
+        let cursor = PageCursor::decode(cursor)?;
+        sql += &format!(
+            " AND (start_ns, trace_id) < ({}, {})",
+            b.arg(cursor.start),
+            b.arg(cursor.trace_id.0.to_vec())
+        );
+    }
+    sql += &format!(
+        " ORDER BY start_ns DESC, trace_id DESC LIMIT {}",
+        b.arg(i64::try_from(limit + 1).unwrap_or(i64::MAX))
+    );
+
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params_from_iter(b.args))?;
+    let mut traces = Vec::with_capacity(limit.min(64));
+    let mut more = false;
+    while let Some(row) = rows.next()? {
+        if traces.len() == limit {
+            more = true;
+            break;
+        }
+        let trace_id = ids::trace_id_from_blob(&row.get::<_, Vec<u8>>(0)?)?;
+        let error_count = from_sql_int(row.get(6)?);
+        traces.push(TraceSummary {
+            trace_id,
+            name: row.get(1)?,
+            agent: row.get(2)?,
+            start_unix_nano: from_sql_int(row.get(3)?),
+            duration_ns: from_sql_int(row.get(4)?),
+            span_count: from_sql_int(row.get(5)?),
+            error_count,
+            tool_call_count: from_sql_int(row.get(7)?),
+            input_tokens: from_sql_int(row.get(8)?),
+            output_tokens: from_sql_int(row.get(9)?),
+            status: if error_count > 0 {
+                TraceStatus::Error
+            } else {
+                TraceStatus::Ok
+            },
+        });
+    }
+    let next_cursor = match traces.last() {
+        Some(last) if more => Some(
+            PageCursor {
+                start: to_sql_int(last.start_unix_nano),
+                trace_id: last.trace_id,
+            }
+            .encode(),
+        ),
+        _ => None,
+    };
+    Ok(TracePage {
+        traces,
+        next_cursor,
+    })
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+fn status_from_sql(code: i32, message: String) -> Result<Status, StoreError> {
+    let code = StatusCode::from_i32(code)
+        .ok_or_else(|| StoreError::Corrupt(format!("status code {code}")))?;
+    Ok(Status { code, message })
+}
+
+fn kind_from_sql(name: &str) -> Result<AgentKind, StoreError> {
+    AgentKind::parse(name).ok_or_else(|| StoreError::Corrupt(format!("agent kind {name:?}")))
+}
+
+pub(crate) fn get_trace(
+    conn: &Connection,
+    trace_id: &TraceId,
+) -> Result<Option<TraceDetail>, StoreError> {
+    // One read transaction so spans and logs come from the same snapshot.
+    let tx = conn.unchecked_transaction()?;
+    let mut spans = Vec::new();
+    {
+        let mut stmt = tx.prepare_cached(
+            "SELECT ledger_index, span_id, parent_span_id, name, kind, start_ns, end_ns, \
+             status_code, status_message, attributes, events FROM spans WHERE trace_id = ?1 \
+             ORDER BY start_ns, ledger_index",
+        )?;
+        let mut rows = stmt.query([&trace_id.0[..]])?;
+        while let Some(row) = rows.next()? {
+            let parent: Option<Vec<u8>> = row.get(2)?;
+            let events: String = row.get(10)?;
+            spans.push(SpanDetail {
+                ledger_index: from_sql_int(row.get(0)?),
+                span_id: ids::span_id_from_blob(&row.get::<_, Vec<u8>>(1)?)?,
+                parent_span_id: parent.as_deref().map(ids::span_id_from_blob).transpose()?,
+                name: row.get(3)?,
+                kind: kind_from_sql(&row.get::<_, String>(4)?)?,
+                start_unix_nano: from_sql_int(row.get(5)?),
+                end_unix_nano: from_sql_int(row.get(6)?),
+                status: status_from_sql(row.get(7)?, row.get(8)?)?,
+                attributes: parse_json(&row.get::<_, String>(9)?, "span attributes")?,
+                events: if events == "[]" {
+                    Vec::new()
+                } else {
+                    parse_json(&events, "span events")?
+                },
+            });
+        }
+    }
+    let logs = trace_logs(&tx, trace_id)?;
+    tx.finish()?;
+    if spans.is_empty() && logs.is_empty() {
+        return Ok(None);
+    }
+
+    let position: HashMap<SpanId, usize> = spans
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.span_id, i))
+        .collect();
+    let mut standalone = Vec::new();
+    let mut touched = Vec::new();
+    for log in logs {
+        match log.span_id.and_then(|id| position.get(&id)) {
+            Some(&i) => {
+                spans[i].events.push(log.into_event());
+                touched.push(i);
+            }
+            None => standalone.push(log),
+        }
+    }
+    for i in touched {
+        // Stable: span events keep their order among equal times, logs come after them.
+        spans[i].events.sort_by_key(|e| e.time_unix_nano);
+    }
+    Ok(Some(TraceDetail {
+        trace_id: *trace_id,
+        spans,
+        logs: standalone,
+    }))
+}
+
+fn trace_logs(conn: &Connection, trace_id: &TraceId) -> Result<Vec<LogDetail>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT ledger_index, span_id, time_ns, observed_ns, severity_number, severity_text, \
+         event_name, body, attributes FROM logs WHERE trace_id = ?1 \
+         ORDER BY time_ns, ledger_index",
+    )?;
+    let mut rows = stmt.query([&trace_id.0[..]])?;
+    let mut logs = Vec::new();
+    while let Some(row) = rows.next()? {
+        let span_id: Option<Vec<u8>> = row.get(1)?;
+        logs.push(LogDetail {
+            ledger_index: from_sql_int(row.get(0)?),
+            span_id: span_id.as_deref().map(ids::span_id_from_blob).transpose()?,
+            time_unix_nano: from_sql_int(row.get(2)?),
+            observed_time_unix_nano: from_sql_int(row.get(3)?),
+            severity_number: row.get(4)?,
+            severity_text: row.get(5)?,
+            event_name: row.get(6)?,
+            body: parse_json(&row.get::<_, String>(7)?, "log body")?,
+            attributes: parse_json(&row.get::<_, String>(8)?, "log attributes")?,
+        });
+    }
+    Ok(logs)
+}
+
+/// Reads one `meta` value.
+pub(crate) fn meta(conn: &Connection, key: &str) -> Result<Option<i64>, StoreError> {
+    Ok(conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| {
+            row.get(0)
+        })
+        .optional()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trips_and_rejects_garbage() {
+        let c = PageCursor {
+            start: 1_700_000_000_123_456_789,
+            trace_id: TraceId([7; 16]),
+        };
+        assert_eq!(PageCursor::decode(&c.encode()).ok(), Some(c));
+        for bad in ["", "zz", &"0".repeat(47), &"f".repeat(48), &"0".repeat(50)] {
+            let err = PageCursor::decode(bad).err();
+            assert!(
+                matches!(err, Some(StoreError::InvalidCursor(_))),
+                "{bad}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn status_parses() {
+        assert_eq!("ok".parse(), Ok(TraceStatus::Ok));
+        assert_eq!("error".parse(), Ok(TraceStatus::Error));
+        assert!("OK ".parse::<TraceStatus>().is_err());
+    }
+}

@@ -1,0 +1,201 @@
+//! The SQL schema, its versions and connection settings. The crate docs describe the tables.
+
+use rusqlite::Connection;
+
+use crate::StoreError;
+
+/// Schema version 1.
+const V1: &str = r"
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY NOT NULL,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE spans (
+    ledger_index   INTEGER PRIMARY KEY,
+    trace_id       BLOB NOT NULL,
+    span_id        BLOB NOT NULL,
+    parent_span_id BLOB,
+    name           TEXT NOT NULL,
+    kind           TEXT NOT NULL,
+    start_ns       INTEGER NOT NULL,
+    end_ns         INTEGER NOT NULL,
+    status_code    INTEGER NOT NULL,
+    status_message TEXT NOT NULL,
+    is_error       INTEGER NOT NULL,
+    agent          TEXT,
+    tool           TEXT,
+    model          TEXT,
+    conversation   TEXT,
+    input_tokens   INTEGER,
+    output_tokens  INTEGER,
+    attributes     TEXT NOT NULL,
+    events         TEXT NOT NULL
+);
+CREATE UNIQUE INDEX spans_by_id ON spans (trace_id, span_id);
+CREATE INDEX spans_by_tool ON spans (tool, start_ns) WHERE tool IS NOT NULL;
+CREATE INDEX spans_by_model ON spans (model, start_ns) WHERE model IS NOT NULL;
+
+CREATE TABLE logs (
+    ledger_index    INTEGER PRIMARY KEY,
+    trace_id        BLOB,
+    span_id         BLOB,
+    time_ns         INTEGER NOT NULL,
+    observed_ns     INTEGER NOT NULL,
+    severity_number INTEGER NOT NULL,
+    severity_text   TEXT NOT NULL,
+    event_name      TEXT NOT NULL,
+    body            TEXT NOT NULL,
+    attributes      TEXT NOT NULL
+);
+CREATE INDEX logs_by_trace ON logs (trace_id, time_ns) WHERE trace_id IS NOT NULL;
+
+CREATE TABLE traces (
+    trace_id           BLOB PRIMARY KEY NOT NULL,
+    start_ns           INTEGER NOT NULL,
+    end_ns             INTEGER NOT NULL,
+    span_count         INTEGER NOT NULL,
+    error_count        INTEGER NOT NULL,
+    tool_call_count    INTEGER NOT NULL,
+    llm_input_tokens   INTEGER NOT NULL,
+    llm_output_tokens  INTEGER NOT NULL,
+    llm_usage_spans    INTEGER NOT NULL,
+    other_input_tokens INTEGER NOT NULL,
+    other_output_tokens INTEGER NOT NULL,
+    root_name          TEXT NOT NULL,
+    root_has_parent    INTEGER NOT NULL,
+    root_start         INTEGER NOT NULL,
+    root_ledger        INTEGER NOT NULL,
+    agent              TEXT,
+    agent_start        INTEGER,
+    agent_ledger       INTEGER,
+    duration_ns   INTEGER GENERATED ALWAYS AS (end_ns - start_ns) VIRTUAL,
+    input_tokens  INTEGER GENERATED ALWAYS AS
+        (CASE WHEN llm_usage_spans > 0 THEN llm_input_tokens ELSE other_input_tokens END) VIRTUAL,
+    output_tokens INTEGER GENERATED ALWAYS AS
+        (CASE WHEN llm_usage_spans > 0 THEN llm_output_tokens ELSE other_output_tokens END) VIRTUAL
+) WITHOUT ROWID;
+CREATE INDEX traces_by_start ON traces (start_ns DESC, trace_id DESC);
+CREATE INDEX traces_by_agent ON traces (agent, start_ns) WHERE agent IS NOT NULL;
+
+CREATE TABLE trace_facets (
+    facet    INTEGER NOT NULL,
+    value    TEXT NOT NULL,
+    trace_id BLOB NOT NULL,
+    PRIMARY KEY (facet, value, trace_id)
+) WITHOUT ROWID;
+
+CREATE VIRTUAL TABLE search USING fts5 (
+    reasoning, tool_io, messages, errors,
+    content = '',
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+";
+
+/// `MIGRATIONS[v]` upgrades a database at `user_version` `v` to `v + 1`.
+///
+/// Rules for adding a version: append a script, never edit a released one. A script may alter
+/// tables in place; when a change needs data the index never stored, the script can instead drop
+/// the derived tables and delete the `cursor` row, and the collector then rebuilds the index from
+/// the ledger (the index holds nothing the ledger does not).
+const MIGRATIONS: &[&str] = &[V1];
+
+/// The schema version this build writes.
+#[allow(clippy::cast_possible_wrap)] // a handful of migrations
+pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Tables (and the FTS table) that `reset` drops before recreating the schema.
+const TABLES: &[&str] = &["meta", "spans", "logs", "traces", "trace_facets", "search"];
+
+/// Settings of the writer connection.
+pub(crate) fn configure_writer(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // `journal_mode` returns the resulting mode as a row.
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Corrupt(format!(
+            "cannot switch to wal journal mode (got {mode})"
+        )));
+    }
+    conn.execute_batch(
+        "PRAGMA synchronous = NORMAL;
+         PRAGMA temp_store = MEMORY;
+         PRAGMA cache_size = -65536;
+         PRAGMA wal_autocheckpoint = 8192;
+         PRAGMA foreign_keys = OFF;",
+    )?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(())
+}
+
+/// Settings of a reader connection.
+pub(crate) fn configure_reader(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.execute_batch(
+        "PRAGMA query_only = ON;
+         PRAGMA temp_store = MEMORY;
+         PRAGMA cache_size = -16384;",
+    )?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(())
+}
+
+fn user_version(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn.query_row("PRAGMA user_version", [], |row| row.get(0))?)
+}
+
+/// Brings the schema to [`SCHEMA_VERSION`], in one transaction.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction()?;
+    let found = user_version(&tx)?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if found == 0 {
+        let tables: i64 =
+            tx.query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))?;
+        if tables > 0 {
+            return Err(StoreError::NotAnIndex);
+        }
+    }
+    let from = usize::try_from(found).unwrap_or(0);
+    for script in &MIGRATIONS[from..] {
+        tx.execute_batch(script)?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Checks that a reader opens a database at exactly [`SCHEMA_VERSION`].
+pub(crate) fn check_version(conn: &Connection) -> Result<(), StoreError> {
+    let found = user_version(conn)?;
+    match found.cmp(&SCHEMA_VERSION) {
+        std::cmp::Ordering::Equal => Ok(()),
+        std::cmp::Ordering::Greater => Err(StoreError::SchemaTooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        }),
+        std::cmp::Ordering::Less => Err(StoreError::SchemaOutdated {
+            found,
+            supported: SCHEMA_VERSION,
+        }),
+    }
+}
+
+/// Drops every table and recreates the current schema, in one transaction.
+pub(crate) fn reset(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction()?;
+    for table in TABLES {
+        tx.execute_batch(&format!("DROP TABLE IF EXISTS {table}"))?;
+    }
+    for script in MIGRATIONS {
+        tx.execute_batch(script)?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()?;
+    Ok(())
+}

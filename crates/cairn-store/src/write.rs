@@ -1,0 +1,364 @@
+//! The write path: one `apply` = one transaction.
+//!
+//! Spans and logs are inserted with `INSERT OR IGNORE`. A row that already exists (same ledger
+//! index, or for spans the same trace and span id) changes nothing, and only rows that were
+//! actually inserted feed the FTS table, the facet table and the trace summaries. Summaries are
+//! merged with commutative, order-independent rules (sums, min start, max end, and a total order
+//! for choosing the root and the agent), so any arrival order and any replay of the same entries
+//! leaves the same summary.
+
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use cairn_model::{AgentKind, LogRecord, Record, Span, TraceId, attributes_to_json};
+use rusqlite::{Transaction, params};
+
+use crate::StoreError;
+use crate::extract::{self, SearchText, SpanFacts};
+use crate::query::EventDetail;
+
+/// `meta` key of the next ledger index to index.
+pub(crate) const META_CURSOR: &str = "cursor";
+/// `meta` key of the wall-clock time of the last apply, unix nanoseconds.
+pub(crate) const META_LAST_APPLY: &str = "last_apply_unix_nano";
+
+/// Facet ids of the `trace_facets` table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Facet {
+    Agent = 1,
+    Kind = 2,
+    Tool = 3,
+    Model = 4,
+    Conversation = 5,
+}
+
+const INSERT_SPAN: &str = "INSERT OR IGNORE INTO spans (ledger_index, trace_id, span_id, \
+    parent_span_id, name, kind, start_ns, end_ns, status_code, status_message, is_error, agent, \
+    tool, model, conversation, input_tokens, output_tokens, attributes, events) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
+
+const INSERT_LOG: &str = "INSERT OR IGNORE INTO logs (ledger_index, trace_id, span_id, time_ns, \
+    observed_ns, severity_number, severity_text, event_name, body, attributes) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+
+const INSERT_SEARCH: &str =
+    "INSERT INTO search (rowid, reasoning, tool_io, messages, errors) VALUES (?1, ?2, ?3, ?4, ?5)";
+
+const INSERT_FACET: &str =
+    "INSERT OR IGNORE INTO trace_facets (facet, value, trace_id) VALUES (?1, ?2, ?3)";
+
+const SET_META: &str = "INSERT INTO meta (key, value) VALUES (?1, ?2) \
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+
+/// Merges a batch's per-trace delta into the stored summary. Unqualified columns in `DO UPDATE`
+/// are the stored row; every `SET` expression sees the stored values from before the update.
+/// The root is the span ranked lowest by (has a parent, start, ledger index); the agent is the
+/// agent name of the span ranked lowest by (start, ledger index) among spans that name one.
+const UPSERT_TRACE: &str = "INSERT INTO traces (trace_id, start_ns, end_ns, span_count, \
+    error_count, tool_call_count, llm_input_tokens, llm_output_tokens, llm_usage_spans, \
+    other_input_tokens, other_output_tokens, root_name, root_has_parent, root_start, root_ledger, \
+    agent, agent_start, agent_ledger) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) \
+    ON CONFLICT (trace_id) DO UPDATE SET \
+    start_ns = min(start_ns, excluded.start_ns), \
+    end_ns = max(end_ns, excluded.end_ns), \
+    span_count = span_count + excluded.span_count, \
+    error_count = error_count + excluded.error_count, \
+    tool_call_count = tool_call_count + excluded.tool_call_count, \
+    llm_input_tokens = llm_input_tokens + excluded.llm_input_tokens, \
+    llm_output_tokens = llm_output_tokens + excluded.llm_output_tokens, \
+    llm_usage_spans = llm_usage_spans + excluded.llm_usage_spans, \
+    other_input_tokens = other_input_tokens + excluded.other_input_tokens, \
+    other_output_tokens = other_output_tokens + excluded.other_output_tokens, \
+    root_name = CASE WHEN (excluded.root_has_parent, excluded.root_start, excluded.root_ledger) \
+        < (root_has_parent, root_start, root_ledger) THEN excluded.root_name ELSE root_name END, \
+    root_has_parent = CASE WHEN (excluded.root_has_parent, excluded.root_start, \
+        excluded.root_ledger) < (root_has_parent, root_start, root_ledger) \
+        THEN excluded.root_has_parent ELSE root_has_parent END, \
+    root_start = CASE WHEN (excluded.root_has_parent, excluded.root_start, excluded.root_ledger) \
+        < (root_has_parent, root_start, root_ledger) THEN excluded.root_start ELSE root_start END, \
+    root_ledger = CASE WHEN (excluded.root_has_parent, excluded.root_start, excluded.root_ledger) \
+        < (root_has_parent, root_start, root_ledger) THEN excluded.root_ledger ELSE root_ledger END, \
+    agent = CASE WHEN excluded.agent IS NOT NULL AND (agent IS NULL OR \
+        (excluded.agent_start, excluded.agent_ledger) < (agent_start, agent_ledger)) \
+        THEN excluded.agent ELSE agent END, \
+    agent_start = CASE WHEN excluded.agent IS NOT NULL AND (agent IS NULL OR \
+        (excluded.agent_start, excluded.agent_ledger) < (agent_start, agent_ledger)) \
+        THEN excluded.agent_start ELSE agent_start END, \
+    agent_ledger = CASE WHEN excluded.agent IS NOT NULL AND (agent IS NULL OR \
+        (excluded.agent_start, excluded.agent_ledger) < (agent_start, agent_ledger)) \
+        THEN excluded.agent_ledger ELSE agent_ledger END";
+
+/// Largest token count taken from one span. Larger (nonsensical) values are capped so that sums
+/// over billions of spans stay within SQLite's 64-bit integers; the raw attribute is kept intact.
+const MAX_TOKENS_PER_SPAN: u64 = 1 << 32;
+
+/// Unix nanoseconds (and ledger indexes) as SQLite integers. Values past `i64::MAX` (year 2262)
+/// saturate.
+pub(crate) fn to_sql_int(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// A stored non-negative integer back to `u64` (negative values cannot be stored; 0 if they are).
+pub(crate) fn from_sql_int(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+/// A root or agent candidate: lower rank wins.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Ranked<K: Ord> {
+    rank: K,
+    value: String,
+}
+
+fn keep_lower<K: Ord>(slot: &mut Option<Ranked<K>>, candidate: Ranked<K>) {
+    if slot.as_ref().is_none_or(|cur| candidate.rank < cur.rank) {
+        *slot = Some(candidate);
+    }
+}
+
+/// What one batch adds to one trace's summary.
+#[derive(Debug, Default)]
+struct TraceDelta {
+    start: i64,
+    end: i64,
+    spans: i64,
+    errors: i64,
+    tool_calls: i64,
+    llm_input: i64,
+    llm_output: i64,
+    llm_usage_spans: i64,
+    other_input: i64,
+    other_output: i64,
+    /// Rank: (has a parent, start, ledger index).
+    root: Option<Ranked<(bool, i64, i64)>>,
+    /// Rank: (start, ledger index).
+    agent: Option<Ranked<(i64, i64)>>,
+    /// Distinct facet values this batch saw for the trace.
+    facets: Vec<(Facet, String)>,
+}
+
+impl TraceDelta {
+    fn add(&mut self, ledger_index: i64, span: &Span, facts: &SpanFacts, kind: &str) {
+        let start = to_sql_int(span.start_unix_nano);
+        let end = to_sql_int(span.end_unix_nano);
+        if self.spans == 0 {
+            self.start = start;
+            self.end = end;
+        } else {
+            self.start = self.start.min(start);
+            self.end = self.end.max(end);
+        }
+        self.spans += 1;
+        self.errors += i64::from(facts.is_error);
+        self.tool_calls += i64::from(span.agent_kind == AgentKind::Tool);
+        let tokens = |t: Option<u64>| to_sql_int(t.unwrap_or(0).min(MAX_TOKENS_PER_SPAN));
+        let (input, output) = (tokens(facts.input_tokens), tokens(facts.output_tokens));
+        let has_usage = facts.input_tokens.is_some() || facts.output_tokens.is_some();
+        if span.agent_kind == AgentKind::Llm && has_usage {
+            self.llm_input = self.llm_input.saturating_add(input);
+            self.llm_output = self.llm_output.saturating_add(output);
+            self.llm_usage_spans += 1;
+        } else {
+            self.other_input = self.other_input.saturating_add(input);
+            self.other_output = self.other_output.saturating_add(output);
+        }
+        keep_lower(
+            &mut self.root,
+            Ranked {
+                rank: (span.parent_span_id.is_some(), start, ledger_index),
+                value: span.name.clone(),
+            },
+        );
+        if let Some(agent) = &facts.agent {
+            keep_lower(
+                &mut self.agent,
+                Ranked {
+                    rank: (start, ledger_index),
+                    value: agent.clone(),
+                },
+            );
+        }
+        self.add_facet(Facet::Kind, kind);
+        for (facet, value) in [
+            (Facet::Agent, &facts.agent),
+            (Facet::Tool, &facts.tool),
+            (Facet::Conversation, &facts.conversation),
+        ] {
+            if let Some(value) = value {
+                self.add_facet(facet, value);
+            }
+        }
+        for model in &facts.models {
+            self.add_facet(Facet::Model, model);
+        }
+    }
+
+    fn add_facet(&mut self, facet: Facet, value: &str) {
+        // A trace has few distinct facet values; a linear scan beats hashing here.
+        if !self.facets.iter().any(|(f, v)| *f == facet && v == value) {
+            self.facets.push((facet, value.to_owned()));
+        }
+    }
+}
+
+fn events_json(span: &Span) -> String {
+    let events: Vec<EventDetail> = span
+        .events
+        .iter()
+        .map(|e| EventDetail {
+            name: e.name.clone(),
+            time_unix_nano: e.time_unix_nano,
+            attributes: attributes_to_json(&e.attributes),
+            body: None,
+            severity_number: None,
+            severity_text: None,
+            ledger_index: None,
+        })
+        .collect();
+    // Serializing plain maps and strings to a String cannot fail.
+    serde_json::to_string(&events).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// Applies a batch of ledger entries in one transaction and advances the cursor.
+pub(crate) fn apply(
+    tx: &Transaction<'_>,
+    batch: &[(u64, Record)],
+    next_cursor: u64,
+) -> Result<(), StoreError> {
+    if let Some((index, _)) = batch.iter().find(|(index, _)| *index >= next_cursor) {
+        return Err(StoreError::EntryBeyondCursor {
+            index: *index,
+            next_cursor,
+        });
+    }
+    let mut deltas: HashMap<TraceId, TraceDelta> = HashMap::new();
+    {
+        let mut insert_span = tx.prepare_cached(INSERT_SPAN)?;
+        let mut insert_log_stmt = tx.prepare_cached(INSERT_LOG)?;
+        let mut insert_search = tx.prepare_cached(INSERT_SEARCH)?;
+        for (index, record) in batch {
+            let ledger_index = to_sql_int(*index);
+            let text = match record {
+                Record::Span(span) => {
+                    let facts = extract::span_facts(span);
+                    let kind = span.agent_kind.as_str();
+                    let inserted = insert_span.execute(params![
+                        ledger_index,
+                        &span.trace_id.0[..],
+                        &span.span_id.0[..],
+                        span.parent_span_id.as_ref().map(|p| &p.0[..]),
+                        span.name,
+                        kind,
+                        to_sql_int(span.start_unix_nano),
+                        to_sql_int(span.end_unix_nano),
+                        span.status.code.as_i32(),
+                        span.status.message,
+                        facts.is_error,
+                        facts.agent,
+                        facts.tool,
+                        facts.model,
+                        facts.conversation,
+                        facts.input_tokens.map(to_sql_int),
+                        facts.output_tokens.map(to_sql_int),
+                        serde_json::Value::Object(attributes_to_json(&span.attributes)).to_string(),
+                        events_json(span),
+                    ])?;
+                    if inserted == 0 {
+                        continue;
+                    }
+                    deltas
+                        .entry(span.trace_id)
+                        .or_default()
+                        .add(ledger_index, span, &facts, kind);
+                    facts.text
+                }
+                Record::Log(log) => {
+                    if insert_log(&mut insert_log_stmt, ledger_index, log)? == 0 {
+                        continue;
+                    }
+                    extract::log_text(&log.body, &log.attributes)
+                }
+                // Record kinds this index does not cover yet are skipped; the cursor still moves.
+                _ => continue,
+            };
+            insert_text(&mut insert_search, ledger_index, &text)?;
+        }
+    }
+    {
+        let mut upsert = tx.prepare_cached(UPSERT_TRACE)?;
+        let mut insert_facet = tx.prepare_cached(INSERT_FACET)?;
+        for (trace_id, delta) in &deltas {
+            let root = delta.root.as_ref();
+            let agent = delta.agent.as_ref();
+            upsert.execute(params![
+                &trace_id.0[..],
+                delta.start,
+                delta.end,
+                delta.spans,
+                delta.errors,
+                delta.tool_calls,
+                delta.llm_input,
+                delta.llm_output,
+                delta.llm_usage_spans,
+                delta.other_input,
+                delta.other_output,
+                root.map_or("", |r| r.value.as_str()),
+                root.is_none_or(|r| r.rank.0),
+                root.map_or(i64::MAX, |r| r.rank.1),
+                root.map_or(i64::MAX, |r| r.rank.2),
+                agent.map(|a| a.value.as_str()),
+                agent.map(|a| a.rank.0),
+                agent.map(|a| a.rank.1),
+            ])?;
+            for (facet, value) in &delta.facets {
+                insert_facet.execute(params![*facet as u8, value, &trace_id.0[..]])?;
+            }
+        }
+    }
+    let mut set_meta = tx.prepare_cached(SET_META)?;
+    set_meta.execute(params![META_CURSOR, to_sql_int(next_cursor)])?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+    set_meta.execute(params![META_LAST_APPLY, to_sql_int(now)])?;
+    Ok(())
+}
+
+fn insert_log(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    ledger_index: i64,
+    log: &LogRecord,
+) -> Result<usize, StoreError> {
+    Ok(stmt.execute(params![
+        ledger_index,
+        log.trace_id.as_ref().map(|t| &t.0[..]),
+        log.span_id.as_ref().map(|s| &s.0[..]),
+        to_sql_int(log.time_unix_nano),
+        to_sql_int(log.observed_time_unix_nano),
+        log.severity_number,
+        log.severity_text,
+        log.event_name,
+        log.body.to_json().to_string(),
+        serde_json::Value::Object(attributes_to_json(&log.attributes)).to_string(),
+    ])?)
+}
+
+fn insert_text(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    ledger_index: i64,
+    text: &SearchText,
+) -> Result<(), StoreError> {
+    if text.is_empty() {
+        return Ok(());
+    }
+    stmt.execute(params![
+        ledger_index,
+        text.reasoning,
+        text.tool_io,
+        text.messages,
+        text.errors,
+    ])?;
+    Ok(())
+}

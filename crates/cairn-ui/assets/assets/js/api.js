@@ -1,0 +1,95 @@
+// The query API client. Same-origin relative URLs: the UI is served by the API server.
+//
+// Errors come back as {"error":{"code","message"}}; they are thrown as ApiError with the HTTP
+// status, so pages can tell "not found" from "server trouble".
+
+export const API = '/api/v1';
+
+/** An API request that failed: HTTP status (0 for a network failure), error code and message. */
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/** Builds `path?query` from an object, leaving out empty values (the API rejects unknown keys). */
+export function url(path, params = {}) {
+  const q = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value === null || value === undefined || value === '') continue;
+    q.set(key, String(value));
+  }
+  const s = q.toString();
+  return s ? `${path}?${s}` : path;
+}
+
+async function request(path, params, { signal, accept }) {
+  let response;
+  try {
+    response = await fetch(url(`${API}${path}`, params), { signal, headers: { accept } });
+  } catch (err) {
+    if (err?.name === 'AbortError') throw err;
+    throw new ApiError(0, 'network', `cannot reach the server: ${err?.message ?? err}`);
+  }
+  if (response.ok) return response;
+  let code = `http_${response.status}`;
+  let message = `${response.status} ${response.statusText}`.trim();
+  try {
+    const body = await response.json();
+    if (body?.error) {
+      code = body.error.code ?? code;
+      message = body.error.message ?? message;
+    }
+  } catch {
+    // Not a JSON error body (e.g. a proxy's HTML page): keep the status line.
+  }
+  throw new ApiError(response.status, code, message);
+}
+
+/** GET a JSON resource under /api/v1. */
+export async function getJson(path, params = {}, options = {}) {
+  const response = await request(path, params, { ...options, accept: 'application/json' });
+  return response.json();
+}
+
+/**
+ * GET a JSON resource and time it: `networkMs` until the whole body arrived (server time
+ * included), `parseMs` for JSON.parse. Used by the run view, whose render time is benchmarked.
+ */
+export async function getJsonTimed(path, params = {}, options = {}) {
+  const t0 = performance.now();
+  const response = await request(path, params, { ...options, accept: 'application/json' });
+  const text = await response.text();
+  const t1 = performance.now();
+  const value = JSON.parse(text);
+  return { value, networkMs: t1 - t0, parseMs: performance.now() - t1 };
+}
+
+/** GET a text resource under /api/v1 (checkpoints, keys, proof bundles). */
+export async function getText(path, params = {}, options = {}) {
+  const response = await request(path, params, { ...options, accept: 'text/plain' });
+  return response.text();
+}
+
+/** GET raw bytes under /api/v1 (ledger entries). */
+export async function getBytes(path, params = {}, options = {}) {
+  const response = await request(path, params, { ...options, accept: 'application/octet-stream' });
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+/** Runs `task(item)` for every item with at most `limit` in flight; results in input order. */
+export async function mapLimit(items, limit, task) {
+  const results = new Array(items.length);
+  let next = 0;
+  async function worker() {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await task(items[i], i);
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
