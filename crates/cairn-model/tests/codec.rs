@@ -1,0 +1,414 @@
+//! The canonical encoding: layout, round-trip and determinism (property tests), error cases.
+
+use cairn_model::codec::{self, CodecError};
+use cairn_model::otlp::{self, Format, Limits};
+use cairn_model::{
+    AnyValue, EntityRef, Event, InstrumentationScope, KeyValue, Link, LogRecord, Record, Resource,
+    Span, SpanId, SpanKind, Status, StatusCode, TraceId,
+};
+use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
+use proptest::prelude::*;
+use prost::Message as _;
+
+use crate::support::fixture;
+
+/// Doubles without NaN, so that `PartialEq` can compare round-tripped values.
+fn comparable_double() -> impl Strategy<Value = f64> {
+    any::<f64>().prop_filter("NaN is never equal to itself", |d| !d.is_nan())
+}
+
+/// Every bit pattern, NaN payloads and negative zero included.
+fn any_bits_double() -> impl Strategy<Value = f64> {
+    any::<u64>().prop_map(f64::from_bits)
+}
+
+fn key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("gen_ai.operation.name".to_owned()),
+        Just("openinference.span.kind".to_owned()),
+        Just("cairn.kind".to_owned()),
+        Just("gen_ai.tool.name".to_owned()),
+        ".{0,12}",
+    ]
+}
+
+fn any_value(double: BoxedStrategy<f64>) -> impl Strategy<Value = AnyValue> {
+    let leaf = prop_oneof![
+        Just(AnyValue::Empty),
+        prop_oneof![
+            Just("chat".to_owned()),
+            Just("execute_tool".to_owned()),
+            Just("TOOL".to_owned()),
+            ".{0,16}"
+        ]
+        .prop_map(AnyValue::String),
+        any::<bool>().prop_map(AnyValue::Bool),
+        any::<i64>().prop_map(AnyValue::Int),
+        double.prop_map(AnyValue::Double),
+        proptest::collection::vec(any::<u8>(), 0..16).prop_map(AnyValue::Bytes),
+    ];
+    leaf.prop_recursive(4, 32, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(AnyValue::Array),
+            proptest::collection::vec((key(), inner), 0..4).prop_map(|kvs| {
+                AnyValue::KvList(
+                    kvs.into_iter()
+                        .map(|(key, value)| KeyValue { key, value })
+                        .collect(),
+                )
+            }),
+        ]
+    })
+}
+
+fn attributes(double: BoxedStrategy<f64>) -> impl Strategy<Value = Vec<KeyValue>> {
+    proptest::collection::vec(
+        (key(), any_value(double)).prop_map(|(key, value)| KeyValue { key, value }),
+        0..5,
+    )
+}
+
+fn resource(double: BoxedStrategy<f64>) -> impl Strategy<Value = Resource> {
+    (
+        attributes(double),
+        any::<u32>(),
+        ".{0,8}",
+        proptest::collection::vec(
+            (
+                ".{0,4}",
+                ".{0,4}",
+                proptest::collection::vec(".{0,4}", 0..2),
+            )
+                .prop_map(|(schema_url, entity_type, id_keys)| EntityRef {
+                    schema_url,
+                    entity_type,
+                    id_keys,
+                    description_keys: vec!["d".to_owned()],
+                }),
+            0..2,
+        ),
+    )
+        .prop_map(
+            |(attributes, dropped_attributes_count, schema_url, entity_refs)| Resource {
+                attributes,
+                dropped_attributes_count,
+                schema_url,
+                entity_refs,
+            },
+        )
+}
+
+fn scope(double: BoxedStrategy<f64>) -> impl Strategy<Value = InstrumentationScope> {
+    (
+        ".{0,8}",
+        ".{0,4}",
+        attributes(double),
+        any::<u32>(),
+        ".{0,4}",
+    )
+        .prop_map(
+            |(name, version, attributes, dropped_attributes_count, schema_url)| {
+                InstrumentationScope {
+                    name,
+                    version,
+                    attributes,
+                    dropped_attributes_count,
+                    schema_url,
+                }
+            },
+        )
+}
+
+fn span(double: BoxedStrategy<f64>) -> impl Strategy<Value = Span> {
+    let ids = (
+        any::<[u8; 16]>(),
+        any::<[u8; 8]>(),
+        proptest::option::of(any::<[u8; 8]>()),
+        ".{0,8}",
+        any::<u32>(),
+    );
+    let body = (
+        prop_oneof![Just("chat gpt-4o".to_owned()), ".{0,16}"],
+        0..=5_i32,
+        any::<u64>(),
+        any::<u64>(),
+        (0..=2_i32, ".{0,8}"),
+        attributes(double.clone()),
+        any::<u32>(),
+    );
+    let children = (
+        proptest::collection::vec(
+            (
+                any::<u64>(),
+                ".{0,8}",
+                attributes(double.clone()),
+                any::<u32>(),
+            ),
+            0..3,
+        ),
+        any::<u32>(),
+        proptest::collection::vec(
+            (
+                any::<[u8; 16]>(),
+                any::<[u8; 8]>(),
+                ".{0,4}",
+                attributes(double.clone()),
+                any::<u32>(),
+                any::<u32>(),
+            ),
+            0..3,
+        ),
+        any::<u32>(),
+        resource(double.clone()),
+        scope(double),
+    );
+    (ids, body, children).prop_map(
+        |(
+            (trace_id, span_id, parent, trace_state, flags),
+            (name, kind, start, end, (code, message), attributes, dropped_attributes_count),
+            (events, dropped_events_count, links, dropped_links_count, resource, scope),
+        )| {
+            let mut span = Span {
+                trace_id: TraceId(trace_id),
+                span_id: SpanId(span_id),
+                parent_span_id: parent.map(SpanId),
+                trace_state,
+                flags,
+                name,
+                span_kind: SpanKind::from_i32(kind).unwrap_or_default(),
+                agent_kind: cairn_model::AgentKind::Other,
+                start_unix_nano: start,
+                end_unix_nano: end,
+                status: Status {
+                    code: StatusCode::from_i32(code).unwrap_or_default(),
+                    message,
+                },
+                attributes,
+                dropped_attributes_count,
+                events: events
+                    .into_iter()
+                    .map(
+                        |(time_unix_nano, name, attributes, dropped_attributes_count)| Event {
+                            time_unix_nano,
+                            name,
+                            attributes,
+                            dropped_attributes_count,
+                        },
+                    )
+                    .collect(),
+                dropped_events_count,
+                links: links
+                    .into_iter()
+                    .map(
+                        |(t, s, trace_state, attributes, dropped_attributes_count, flags)| Link {
+                            trace_id: TraceId(t),
+                            span_id: SpanId(s),
+                            trace_state,
+                            attributes,
+                            dropped_attributes_count,
+                            flags,
+                        },
+                    )
+                    .collect(),
+                dropped_links_count,
+                resource,
+                scope,
+            };
+            span.refresh_agent_kind();
+            span
+        },
+    )
+}
+
+fn log(double: BoxedStrategy<f64>) -> impl Strategy<Value = LogRecord> {
+    (
+        (any::<u64>(), any::<u64>(), any::<i32>(), ".{0,8}", ".{0,8}"),
+        (
+            any_value(double.clone()),
+            attributes(double.clone()),
+            any::<u32>(),
+            any::<u32>(),
+        ),
+        (
+            proptest::option::of(any::<[u8; 16]>()),
+            proptest::option::of(any::<[u8; 8]>()),
+        ),
+        (resource(double.clone()), scope(double)),
+    )
+        .prop_map(
+            |(
+                (
+                    time_unix_nano,
+                    observed_time_unix_nano,
+                    severity_number,
+                    severity_text,
+                    event_name,
+                ),
+                (body, attributes, dropped_attributes_count, flags),
+                (trace_id, span_id),
+                (resource, scope),
+            )| LogRecord {
+                time_unix_nano,
+                observed_time_unix_nano,
+                severity_number,
+                severity_text,
+                event_name,
+                body,
+                attributes,
+                dropped_attributes_count,
+                flags,
+                trace_id: trace_id.map(TraceId),
+                span_id: span_id.map(SpanId),
+                resource,
+                scope,
+            },
+        )
+}
+
+fn record(double: BoxedStrategy<f64>) -> impl Strategy<Value = Record> {
+    prop_oneof![
+        span(double.clone()).prop_map(Record::Span),
+        log(double).prop_map(Record::Log),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn round_trip_gives_back_the_record(record in record(comparable_double().boxed())) {
+        let bytes = codec::encode(&record);
+        prop_assert_eq!(bytes[0], codec::FORMAT_VERSION);
+        let decoded = codec::decode(&bytes).expect("own encoding decodes");
+        prop_assert_eq!(decoded, record);
+    }
+
+    #[test]
+    fn encoding_is_deterministic_and_bit_exact(record in record(any_bits_double().boxed())) {
+        let bytes = codec::encode(&record);
+        prop_assert_eq!(&codec::encode(&record.clone()), &bytes);
+        let decoded = codec::decode(&bytes).expect("own encoding decodes");
+        prop_assert_eq!(codec::encode(&decoded), bytes);
+    }
+
+    #[test]
+    fn otlp_re_encoding_is_lossless(spans in proptest::collection::vec(span(comparable_double().boxed()), 0..4)) {
+        // Only spans that pass validation: real ids, end after start, bounded values.
+        let spans: Vec<Span> = spans
+            .into_iter()
+            .filter(|s| s.trace_id.is_valid() && s.span_id.is_valid() && s.end_unix_nano >= s.start_unix_nano)
+            .filter(|s| s.parent_span_id.is_none_or(|p| p.is_valid()))
+            .filter(|s| s.links.iter().all(|l| l.trace_id.is_valid() && l.span_id.is_valid()))
+            .collect();
+        let bytes = otlp::spans_to_request(&spans).encode_to_vec();
+        let decoded = otlp::decode_traces(&bytes, Format::Protobuf, &Limits::default())
+            .expect("re-encoded request decodes");
+        prop_assert!(decoded.rejected.is_empty(), "{:?}", decoded.rejected);
+        prop_assert_eq!(decoded.spans, spans);
+    }
+}
+
+fn fixture_span() -> Span {
+    let decoded = otlp::decode_traces(&fixture("trace.json"), Format::Json, &Limits::default())
+        .expect("fixture decodes");
+    decoded.spans.into_iter().next().expect("one span")
+}
+
+#[test]
+fn layout_is_version_type_then_one_resource_spans() {
+    let span = fixture_span();
+    let bytes = codec::encode(&Record::Span(span.clone()));
+    assert_eq!(&bytes[..2], &[1, 1]);
+    assert_eq!(bytes, codec::encode_span(&span));
+    let payload = ResourceSpans::decode(&bytes[2..]).expect("payload is plain OTLP");
+    assert_eq!(payload.scope_spans.len(), 1);
+    assert_eq!(payload.scope_spans[0].spans.len(), 1);
+    assert_eq!(payload.scope_spans[0].spans[0].name, "I'm a server span");
+
+    let log = LogRecord::default();
+    assert_eq!(&codec::encode(&Record::Log(log.clone()))[..2], &[1, 2]);
+    // An empty log record: ScopeLogs (field 2) holding an empty LogRecord (field 2).
+    assert_eq!(codec::encode_log(&log), [1, 2, 0x12, 2, 0x12, 0]);
+}
+
+#[test]
+fn golden_v1_span_bytes_never_change() {
+    // Version 1 is frozen: entries already in ledgers must keep hashing to the same value. The
+    // payload equals what the Python protobuf runtime writes for the fixture's `ResourceSpans`
+    // (`SerializeToString(deterministic=True)`), an encoder independent of prost.
+    let bytes = codec::encode(&Record::Span(fixture_span()));
+    assert_eq!(hex::encode(&bytes), GOLDEN_V1_TRACE_JSON_SPAN);
+}
+
+const GOLDEN_V1_TRACE_JSON_SPAN: &str = concat!(
+    "0101",
+    "0a1e0a1c0a0c736572766963652e6e616d65120c0a0a6d792e73657276696365",
+    "12b0010a410a0a6d792e6c6962726172791205312e302e301a2c0a126d792e73",
+    "636f70652e61747472696275746512160a14736f6d652073636f706520617474",
+    "726962757465126b0a105b8efff798038103d269b633813fc60c1208eee19b7e",
+    "c3c1b1742208eee19b7ec3c1b1732a1149276d206120736572766572207370616e",
+    "300239004859e3faeb6f15410012f41efbeb6f154a1c0a0c6d792e7370616e2e",
+    "61747472120c0a0a736f6d652076616c7565",
+);
+
+#[test]
+fn agent_kind_is_rederived_on_decode() {
+    let mut span = fixture_span();
+    span.attributes
+        .push(KeyValue::new("gen_ai.operation.name", "execute_tool"));
+    span.refresh_agent_kind();
+    let decoded = codec::decode(&codec::encode_span(&span)).expect("decodes");
+    let Record::Span(decoded) = decoded else {
+        panic!("a span");
+    };
+    assert_eq!(decoded.agent_kind, cairn_model::AgentKind::Tool);
+    assert_eq!(decoded, span);
+}
+
+#[test]
+fn decode_rejects_bad_headers_and_shapes() {
+    assert!(matches!(codec::decode(&[]), Err(CodecError::Truncated(0))));
+    assert!(matches!(codec::decode(&[1]), Err(CodecError::Truncated(1))));
+    assert!(matches!(
+        codec::decode(&[2, 1]),
+        Err(CodecError::UnsupportedVersion(2))
+    ));
+    assert!(matches!(
+        codec::decode(&[1, 9]),
+        Err(CodecError::UnknownRecordType(9))
+    ));
+    // An empty payload holds no scope and no span.
+    assert!(matches!(
+        codec::decode(&[1, 1]),
+        Err(CodecError::Shape {
+            scopes: 0,
+            records: 0
+        })
+    ));
+    assert!(matches!(
+        codec::decode(&[1, 1, 0xff]),
+        Err(CodecError::Protobuf(_))
+    ));
+
+    let request = otlp::spans_to_request(&[fixture_span(), fixture_span()]);
+    let mut two_spans = vec![1, 1];
+    two_spans.extend(request.resource_spans[0].encode_to_vec());
+    assert!(matches!(
+        codec::decode(&two_spans),
+        Err(CodecError::Shape {
+            scopes: 1,
+            records: 2
+        })
+    ));
+
+    let mut bad_id = request.resource_spans[0].clone();
+    bad_id.scope_spans[0].spans.truncate(1);
+    bad_id.scope_spans[0].spans[0].trace_id.truncate(3);
+    let mut bytes = vec![1, 1];
+    bytes.extend(bad_id.encode_to_vec());
+    let error = codec::decode(&bytes).expect_err("bad id");
+    assert_eq!(
+        error.to_string(),
+        "invalid trace_id: must be 16 bytes, got 3 bytes"
+    );
+}

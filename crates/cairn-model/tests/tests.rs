@@ -1,0 +1,7 @@
+//! Integration tests of `cairn-model`: one binary, one module per concern.
+
+mod codec;
+mod fixtures;
+mod hostile;
+mod json_rules;
+mod support;
