@@ -1,0 +1,331 @@
+//! Per-thread span buffers: the hot path's only shared-memory contact.
+//!
+//! Each (thread, tracer) pair owns a bounded single-producer/single-consumer ring ([`rtrb`]):
+//! the thread pushes the pointer of each finished span, the tracer's exporter thread pops. A push
+//! is a couple of atomic loads and one release store on cache lines that only this thread and the
+//! exporter touch, so recording threads never contend with each other and never take a lock or
+//! make a syscall.
+//!
+//! - Registration (first span a thread ends for a tracer) takes the global registry lock and the
+//!   tracer's ring-list lock once; the thread-local entry then holds an `Arc` to the tracer's
+//!   [`Shared`] so the hot path never touches a shared reference count.
+//! - Memory is bounded by `queue_capacity` spans per recording thread, plus what the exporter
+//!   holds (see the exporter's module docs).
+//!   When a ring is full the span is dropped and counted ([`QueuePolicy::DropNewest`]) or the
+//!   thread waits up to a timeout for room ([`QueuePolicy::Block`]).
+//! - The exporter is woken once every `queue_capacity / 2` pushes on a ring (and when a ring is
+//!   full), otherwise it drains on its flush interval.
+//! - Spans that end while the thread's locals are being destroyed go to a small mutex-protected
+//!   overflow list (the rare path, bounded by the same capacity).
+//! - After shutdown, spans are dropped and counted.
+//! - Span records are recycled: after encoding, the exporter clears each record and hands it back
+//!   to the thread it came from over a second ring, and builders on that thread reuse it. Without
+//!   this every span would be allocated on one thread and freed on another, which general-purpose
+//!   allocators handle badly (remote frees, heap trimming and page faults on the hot path). Each
+//!   thread keeps at most `queue_capacity` spare records.
+
+// Spans travel as the boxes the recording threads allocated: moving a pointer instead of the
+// ~200-byte record keeps ring slots small and avoids a copy per span.
+#![allow(clippy::vec_box)]
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+use rtrb::{Consumer, Producer, PushError, RingBuffer};
+
+use crate::span::SpanData;
+
+/// What recording threads do when their buffer is full (the exporter is behind or the endpoint
+/// is down).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueuePolicy {
+    /// Drop the new span and count it in [`Tracer::dropped_spans`](crate::Tracer::dropped_spans).
+    DropNewest,
+    /// Wait up to `timeout` for room, then drop and count.
+    Block {
+        /// The longest a recording thread waits.
+        timeout: Duration,
+    },
+}
+
+/// The state a tracer shares between recording threads and its exporter.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) id: u64,
+    capacity: usize,
+    policy: QueuePolicy,
+    /// The exporter's ends of every thread's rings. Locked by the exporter and by a thread
+    /// registering its rings, never on the recording path.
+    rings: Mutex<Vec<RemoteRing>>,
+    /// Spans ended during thread-local destruction.
+    overflow: Mutex<Vec<Box<SpanData>>>,
+    open: AtomicBool,
+    dropped_full: AtomicU64,
+    dropped_closed: AtomicU64,
+    wake: Sender<()>,
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+static REGISTRY: Mutex<Vec<Weak<Shared>>> = Mutex::new(Vec::new());
+
+thread_local! {
+    static LOCAL: RefCell<Vec<LocalRing>> = const { RefCell::new(Vec::new()) };
+}
+
+static NEXT_RING: AtomicU64 = AtomicU64::new(1);
+
+/// A recording thread's ends: finished spans out, cleared records back.
+struct LocalRing {
+    id: u64,
+    shared: Arc<Shared>,
+    producer: Producer<Box<SpanData>>,
+    spares: Consumer<Box<SpanData>>,
+    until_wake: usize,
+}
+
+/// The exporter's ends of one thread's rings.
+#[derive(Debug)]
+struct RemoteRing {
+    id: u64,
+    spans: Consumer<Box<SpanData>>,
+    spares: Producer<Box<SpanData>>,
+}
+
+impl Shared {
+    /// Creates and registers the shared state of a new tracer.
+    pub(crate) fn register(capacity: usize, policy: QueuePolicy, wake: Sender<()>) -> Arc<Shared> {
+        let shared = Arc::new(Shared {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            capacity: capacity.max(2),
+            policy,
+            rings: Mutex::new(Vec::new()),
+            overflow: Mutex::new(Vec::new()),
+            open: AtomicBool::new(true),
+            dropped_full: AtomicU64::new(0),
+            dropped_closed: AtomicU64::new(0),
+            wake,
+        });
+        let mut registry = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
+        registry.retain(|w| w.strong_count() > 0);
+        registry.push(Arc::downgrade(&shared));
+        shared
+    }
+
+    /// Stops accepting spans; later spans are dropped and counted.
+    pub(crate) fn close(&self) {
+        self.open.store(false, Ordering::Release);
+    }
+
+    pub(crate) fn is_open(&self) -> bool {
+        self.open.load(Ordering::Acquire)
+    }
+
+    /// Spans dropped because a buffer was full or the tracer was shut down.
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped_full.load(Ordering::Relaxed) + self.dropped_closed.load(Ordering::Relaxed)
+    }
+
+    /// Spans waiting in buffers.
+    pub(crate) fn buffered(&self) -> usize {
+        let rings = self.rings.lock().unwrap_or_else(PoisonError::into_inner);
+        let in_rings: usize = rings.iter().map(|r| r.spans.slots()).sum();
+        in_rings
+            + self
+                .overflow
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .len()
+    }
+
+    /// Moves up to `max - out.len()` spans from the buffers into `out`; returns how many moved.
+    /// Forgets rings whose thread has exited and that are empty.
+    pub(crate) fn drain_into(&self, out: &mut Vec<Box<SpanData>>, max: usize) -> usize {
+        let before = out.len();
+        {
+            let mut overflow = self.overflow.lock().unwrap_or_else(PoisonError::into_inner);
+            let room = max.saturating_sub(out.len()).min(overflow.len());
+            out.extend(overflow.drain(..room));
+        }
+        let mut rings = self.rings.lock().unwrap_or_else(PoisonError::into_inner);
+        for ring in rings.iter_mut() {
+            let room = max.saturating_sub(out.len());
+            if room == 0 {
+                break;
+            }
+            let n = ring.spans.slots().min(room);
+            if let Ok(chunk) = ring.spans.read_chunk(n) {
+                out.extend(chunk);
+            }
+        }
+        rings.retain(|r| !(r.spans.is_abandoned() && r.spans.is_empty()));
+        // Start with a different ring next time so a busy thread cannot starve the others.
+        if rings.len() > 1 {
+            rings.rotate_left(1);
+        }
+        out.len() - before
+    }
+
+    /// Hands exported span records back to the threads they came from (which clear them on
+    /// reuse, so their cache lines and owned strings stay on that thread); records whose thread
+    /// is gone or has enough spares are freed.
+    pub(crate) fn recycle(&self, spans: Vec<Box<SpanData>>) {
+        let mut rings = self.rings.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut at = 0;
+        for span in spans {
+            if rings.get(at).is_none_or(|r| r.id != span.home) {
+                match rings.iter().position(|r| r.id == span.home) {
+                    Some(i) => at = i,
+                    None => continue,
+                }
+            }
+            let _ = rings[at].spares.push(span);
+        }
+    }
+
+    fn wake(&self) {
+        let _ = self.wake.try_send(());
+    }
+
+    fn count_dropped(&self) {
+        self.dropped_full.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn push_overflow(&self, span: Box<SpanData>) {
+        if !self.is_open() {
+            self.dropped_closed.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let mut overflow = self.overflow.lock().unwrap_or_else(PoisonError::into_inner);
+        if overflow.len() < self.capacity {
+            overflow.push(span);
+        } else {
+            self.count_dropped();
+        }
+    }
+}
+
+fn lookup(id: u64) -> Option<Arc<Shared>> {
+    let registry = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
+    registry
+        .iter()
+        .filter_map(Weak::upgrade)
+        .find(|s| s.id == id)
+}
+
+impl LocalRing {
+    fn new(shared: Arc<Shared>) -> LocalRing {
+        let (producer, consumer) = RingBuffer::new(shared.capacity);
+        let (spare_producer, spare_consumer) = RingBuffer::new(shared.capacity);
+        let id = NEXT_RING.fetch_add(1, Ordering::Relaxed);
+        shared
+            .rings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(RemoteRing {
+                id,
+                spans: consumer,
+                spares: spare_producer,
+            });
+        let until_wake = shared.capacity / 2;
+        LocalRing {
+            id,
+            shared,
+            producer,
+            spares: spare_consumer,
+            until_wake,
+        }
+    }
+
+    fn push(&mut self, mut span: Box<SpanData>) {
+        span.home = self.id;
+        if !self.shared.is_open() {
+            self.shared.dropped_closed.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        match self.producer.push(span) {
+            Ok(()) => self.pushed(),
+            Err(PushError::Full(span)) => {
+                self.shared.wake();
+                match self.shared.policy {
+                    QueuePolicy::DropNewest => self.shared.count_dropped(),
+                    QueuePolicy::Block { timeout } => self.push_blocking(span, timeout),
+                }
+            }
+        }
+    }
+
+    fn pushed(&mut self) {
+        self.until_wake = self.until_wake.saturating_sub(1);
+        if self.until_wake == 0 {
+            self.until_wake = (self.shared.capacity / 2).max(1);
+            self.shared.wake();
+        }
+    }
+
+    fn push_blocking(&mut self, mut span: Box<SpanData>, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            std::thread::sleep(Duration::from_micros(200));
+            match self.producer.push(span) {
+                Ok(()) => return self.pushed(),
+                Err(PushError::Full(back)) => span = back,
+            }
+            if Instant::now() >= deadline || !self.shared.is_open() {
+                self.shared.count_dropped();
+                return;
+            }
+            self.shared.wake();
+        }
+    }
+}
+
+/// A cleared span record to reuse, if this thread has one for the tracer.
+pub(crate) fn spare(tracer_id: u64) -> Option<Box<SpanData>> {
+    LOCAL
+        .try_with(|local| {
+            let mut local = local.try_borrow_mut().ok()?;
+            let ring = local.iter_mut().find(|r| r.shared.id == tracer_id)?;
+            let mut span = ring.spares.pop().ok()?;
+            span.clear();
+            Some(span)
+        })
+        .ok()
+        .flatten()
+}
+
+/// Hands a finished span to its tracer's exporter (the hot path).
+pub(crate) fn submit(span: Box<SpanData>) {
+    let id = span.tracer_id;
+    let mut slot = Some(span);
+    let _ = LOCAL.try_with(|local| {
+        let Ok(mut local) = local.try_borrow_mut() else {
+            return;
+        };
+        let Some(span) = slot.take() else {
+            return;
+        };
+        if let Some(ring) = local.iter_mut().find(|r| r.shared.id == id) {
+            ring.push(span);
+            return;
+        }
+        // Slow path: first span this thread ends for this tracer.
+        local.retain(|r| r.shared.is_open());
+        match lookup(id) {
+            Some(shared) => {
+                let mut ring = LocalRing::new(shared);
+                ring.push(span);
+                local.push(ring);
+            }
+            None => drop(span), // the tracer no longer exists
+        }
+    });
+    if let Some(span) = slot {
+        // Thread-local storage is being torn down (or re-entered): take the slow path.
+        if let Some(shared) = lookup(id) {
+            shared.push_overflow(span);
+        }
+    }
+}
