@@ -1,0 +1,155 @@
+//! Audit endpoints: the signed checkpoint, the verifier key, inclusion proofs, raw entries and the
+//! C2SP `tlog-tiles` read path. Everything here comes from the ledger, never from the index, so an
+//! auditor checks the source of truth.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, Uri, header};
+use axum::response::{IntoResponse, Response};
+use cairn_ledger::{ProofError, ReadError};
+
+use super::ApiState;
+use super::error::ApiError;
+use super::params::Params;
+
+const TEXT: &str = "text/plain; charset=utf-8";
+const BYTES: &str = "application/octet-stream";
+
+fn text(body: String) -> Response {
+    ([(header::CONTENT_TYPE, TEXT)], body).into_response()
+}
+
+/// `GET /api/v1/audit/checkpoint` and `GET /tlog/checkpoint`: the latest signed note.
+pub(crate) async fn checkpoint(State(state): State<Arc<ApiState>>) -> Result<Response, ApiError> {
+    let note = state
+        .ledger
+        .latest_checkpoint()
+        .ok_or_else(|| ApiError::not_found("no checkpoint has been signed yet"))?;
+    let mut response = text(note);
+    // Checkpoints change; clients must revalidate.
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(response)
+}
+
+/// `GET /api/v1/audit/key`: the verifier key (`<name>+<hex key id>+<base64 key>`).
+pub(crate) async fn key(State(state): State<Arc<ApiState>>) -> Response {
+    text(format!("{}\n", state.ledger.verifier_key()))
+}
+
+/// `GET /api/v1/audit/proof?index=N[&size=S]`: a `tlog-proof@v1` bundle.
+pub(crate) async fn proof(
+    State(state): State<Arc<ApiState>>,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    let p = Params::parse(&uri, &["index", "size"])?;
+    let index: u64 = p
+        .number("index")?
+        .ok_or_else(|| ApiError::bad_request("query parameter \"index\" is required"))?;
+    let size: Option<u64> = p.number("size")?;
+    let entries = state.ledger.size();
+    if index >= entries {
+        return Err(ApiError::not_found(format!(
+            "entry {index} does not exist (the ledger has {entries} entries)"
+        )));
+    }
+    if let Some(size) = size
+        && (size <= index || size > entries)
+    {
+        return Err(ApiError::bad_request(format!(
+            "size must be above index {index} and at most the ledger size {entries}, got {size}"
+        )));
+    }
+    let ledger = Arc::clone(&state.ledger);
+    tokio::task::spawn_blocking(move || ledger.proof_bundle(index, size))
+        .await
+        .map_err(|e| ApiError::internal(format!("proof task failed: {e}")))?
+        .map(text)
+        .map_err(|e| proof_error(index, &e))
+}
+
+/// A proof the ledger cannot give yet (no checkpoint covers the entry) is 404, not a failure.
+fn proof_error(index: u64, err: &ProofError) -> ApiError {
+    match err {
+        ProofError::NotCovered { .. } => ApiError::not_found(format!(
+            "cannot prove entry {index} yet: {err}; a checkpoint covering it is signed within \
+             the checkpoint interval"
+        )),
+        ProofError::NoSuchCheckpoint { .. } => {
+            ApiError::not_found(format!("cannot prove entry {index}: {err}"))
+        }
+        ProofError::InvalidSizes { .. } => {
+            ApiError::bad_request(format!("cannot prove entry {index}: {err}"))
+        }
+        _ => ApiError::internal(format!("cannot prove entry {index}: {err}")),
+    }
+}
+
+/// Maps a ledger read error: bad paths are the caller's, missing data 404, the rest 500.
+fn read_error(what: &str, err: &ReadError) -> ApiError {
+    match err {
+        ReadError::InvalidTilePath(_) => ApiError::bad_request(format!("{what}: {err}")),
+        ReadError::OutOfRange { .. } => ApiError::not_found(format!("{what}: {err}")),
+        ReadError::EntryTooLargeForBundle { index, .. } => ApiError::not_found(format!(
+            "{what}: {err}; read it from /api/v1/audit/entries/{index}"
+        )),
+        _ => ApiError::internal(format!("cannot read {what}: {err}")),
+    }
+}
+
+/// `GET /api/v1/audit/entries/{index}`: the entry's bytes exactly as the ledger hashed them.
+pub(crate) async fn entry(
+    State(state): State<Arc<ApiState>>,
+    Path(index): Path<String>,
+) -> Result<Response, ApiError> {
+    let index: u64 = index.parse().map_err(|_| {
+        ApiError::bad_request(format!(
+            "entry index must be a non-negative integer, got {index:?}"
+        ))
+    })?;
+    let entries = state.ledger.size();
+    if index >= entries {
+        return Err(ApiError::not_found(format!(
+            "entry {index} does not exist (the ledger has {entries} entries)"
+        )));
+    }
+    let ledger = Arc::clone(&state.ledger);
+    let bytes = tokio::task::spawn_blocking(move || ledger.read_entry(index))
+        .await
+        .map_err(|e| ApiError::internal(format!("read task failed: {e}")))?
+        .map_err(|e| read_error(&format!("entry {index}"), &e))?;
+    Ok(([(header::CONTENT_TYPE, BYTES)], bytes).into_response())
+}
+
+/// `GET /tlog/tile/<L>/<N>[.p/<W>]` and `GET /tlog/tile/entries/<N>[.p/<W>]`.
+pub(crate) async fn tile(
+    State(state): State<Arc<ApiState>>,
+    Path(path): Path<String>,
+) -> Result<Response, ApiError> {
+    if !path.starts_with("tile/") {
+        return Err(ApiError::not_found(format!(
+            "no such tlog resource {path:?}"
+        )));
+    }
+    let ledger = Arc::clone(&state.ledger);
+    let partial = path.contains(".p/");
+    let lookup = path.clone();
+    let bytes = tokio::task::spawn_blocking(move || ledger.tile(&lookup))
+        .await
+        .map_err(|e| ApiError::internal(format!("tile task failed: {e}")))?
+        .map_err(|e| read_error(&path, &e))?
+        .ok_or_else(|| ApiError::not_found(format!("no such tile {path:?}")))?;
+    let mut response = ([(header::CONTENT_TYPE, BYTES)], bytes).into_response();
+    // Full tiles never change (C2SP tlog-tiles); partial ones are replaced as the log grows.
+    let cache = if partial {
+        "no-cache"
+    } else {
+        "public, max-age=31536000, immutable"
+    };
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    Ok(response)
+}

@@ -1,0 +1,212 @@
+//! The query API, audit endpoints, tlog tiles, health, metrics and the landing page — everything
+//! served on the API address (default `127.0.0.1:7070`). See `docs/api.md` for the reference.
+//!
+//! | Route | Answer |
+//! |---|---|
+//! | `GET /` | HTML landing page |
+//! | `GET /api/v1/traces` | trace summaries, filtered and paged |
+//! | `GET /api/v1/traces/{trace_id}` | one trace with all its spans (404 when unknown) |
+//! | `GET /api/v1/stats` | aggregates per agent, tool or model |
+//! | `GET /api/v1/audit/checkpoint` | latest signed checkpoint (`text/plain`) |
+//! | `GET /api/v1/audit/key` | the ledger's verifier key (`text/plain`) |
+//! | `GET /api/v1/audit/proof?index=N[&size=S]` | `tlog-proof@v1` bundle (`text/plain`) |
+//! | `GET /api/v1/audit/entries/{index}` | raw ledger entry bytes |
+//! | `GET /tlog/checkpoint`, `GET /tlog/tile/…` | C2SP `tlog-tiles` |
+//! | `GET /healthz`, `GET /readyz` | liveness, readiness with index lag |
+//! | `GET /metrics` | Prometheus / OpenMetrics text |
+//!
+//! Errors are `{"error":{"code":"…","message":"…"}}` with status 400, 404, 413, 429 or 500.
+//!
+//! Index reads run on the blocking pool with pooled read-only SQLite connections; at most
+//! `api.max_concurrent_queries` run at once, more are answered 429.
+
+mod audit;
+pub(crate) mod error;
+mod params;
+mod query;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use cairn_ledger::Ledger;
+use cairn_store::{Reader, Store};
+use parking_lot::Mutex;
+use tokio::sync::Semaphore;
+
+use self::error::ApiError;
+use crate::metrics::{Metrics, PipelineSnapshot};
+use crate::pipeline::appender::Appender;
+use crate::pipeline::indexer::IndexStatus;
+
+pub(crate) use params::parse_time;
+
+/// Everything the API handlers share.
+#[derive(Debug)]
+pub(crate) struct ApiState {
+    pub(crate) ledger: Arc<Ledger>,
+    pub(crate) readers: ReaderPool,
+    pub(crate) index: Arc<IndexStatus>,
+    pub(crate) appender: Arc<Appender>,
+    pub(crate) metrics: Arc<Metrics>,
+    /// Permits for concurrent index queries; none left → 429.
+    pub(crate) queries: Semaphore,
+    /// Cleared when shutdown begins, so `/readyz` turns 503 and load balancers move away.
+    pub(crate) ready: AtomicBool,
+}
+
+impl ApiState {
+    /// Runs `f` with a pooled index reader on the blocking pool.
+    pub(crate) async fn with_reader<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Reader) -> Result<T, cairn_store::StoreError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let _permit = self.queries.try_acquire().map_err(|_| {
+            ApiError::too_many_requests("too many concurrent queries; retry shortly")
+        })?;
+        let state = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let reader = state.readers.take().map_err(|e| store_error(&e))?;
+            let result = f(&reader);
+            state.readers.give_back(reader);
+            result.map_err(|e| store_error(&e))
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("query task failed: {e}")))?
+    }
+
+    fn snapshot(&self) -> PipelineSnapshot {
+        PipelineSnapshot {
+            ledger_entries: self.ledger.size(),
+            indexed_entries: self.index.cursor(),
+            lag_seconds: self.index.lag_seconds(),
+        }
+    }
+}
+
+/// Maps a store error to an API error: the caller's mistakes are 400, the rest 500.
+fn store_error(err: &cairn_store::StoreError) -> ApiError {
+    if err.is_invalid_input() {
+        ApiError::bad_request(err.to_string())
+    } else {
+        ApiError::internal(format!("index query failed: {err}"))
+    }
+}
+
+/// Read-only index connections, reused across queries.
+#[derive(Debug)]
+pub(crate) struct ReaderPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Reader>>,
+    max_idle: usize,
+}
+
+impl ReaderPool {
+    pub(crate) fn new(path: PathBuf, max_idle: usize) -> Self {
+        Self {
+            path,
+            idle: Mutex::new(Vec::new()),
+            max_idle,
+        }
+    }
+
+    fn take(&self) -> Result<Reader, cairn_store::StoreError> {
+        if let Some(reader) = self.idle.lock().pop() {
+            return Ok(reader);
+        }
+        Store::open_reader(&self.path)
+    }
+
+    fn give_back(&self, reader: Reader) {
+        let mut idle = self.idle.lock();
+        if idle.len() < self.max_idle {
+            idle.push(reader);
+        }
+    }
+}
+
+/// The API router.
+pub(crate) fn router(state: Arc<ApiState>) -> Router {
+    Router::new()
+        .route("/", get(landing))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/traces", get(query::list_traces))
+        .route("/api/v1/traces/{trace_id}", get(query::get_trace))
+        .route("/api/v1/stats", get(query::stats))
+        .route("/api/v1/audit/checkpoint", get(audit::checkpoint))
+        .route("/api/v1/audit/key", get(audit::key))
+        .route("/api/v1/audit/proof", get(audit::proof))
+        .route("/api/v1/audit/entries/{index}", get(audit::entry))
+        .route("/tlog/checkpoint", get(audit::checkpoint))
+        .route("/tlog/{*path}", get(audit::tile))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint; see / for the API")
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(state): State<Arc<ApiState>>) -> Response {
+    let snap = state.snapshot();
+    let index_error = state.index.last_error();
+    let shutting_down = !state.ready.load(Ordering::Acquire);
+    let ready = !shutting_down && index_error.is_none();
+    let body = serde_json::json!({
+        "status": if ready { "ready" } else if shutting_down { "shutting_down" } else { "index_failing" },
+        "ledger_entries": snap.ledger_entries,
+        "indexed_entries": snap.indexed_entries,
+        "index_lag_entries": snap.ledger_entries.saturating_sub(snap.indexed_entries),
+        "index_lag_seconds": snap.lag_seconds,
+        "queued_records": state.appender.queued(),
+        "index_error": index_error,
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+async fn metrics(State(state): State<Arc<ApiState>>) -> Response {
+    let text = state.metrics.render(state.snapshot());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+async fn landing(State(state): State<Arc<ApiState>>) -> Html<String> {
+    let key = html_escape(&state.ledger.verifier_key());
+    let snap = state.snapshot();
+    Html(
+        include_str!("landing.html")
+            .replace("{{version}}", env!("CARGO_PKG_VERSION"))
+            .replace("{{verifier_key}}", &key)
+            .replace("{{ledger_entries}}", &snap.ledger_entries.to_string())
+            .replace("{{indexed_entries}}", &snap.indexed_entries.to_string()),
+    )
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}

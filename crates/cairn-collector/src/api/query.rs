@@ -1,0 +1,167 @@
+//! `/api/v1/traces`, `/api/v1/traces/{trace_id}` and `/api/v1/stats`.
+//!
+//! The store's result types serialize to exactly the documented JSON shapes; these handlers only
+//! parse parameters and map errors.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::Uri;
+use cairn_model::{AgentKind, TraceId};
+use cairn_store::{
+    GroupBy, StatsQuery, StatsReport, StatusFilter, TraceDetail, TracePage, TraceQuery,
+};
+
+use super::ApiState;
+use super::error::ApiError;
+use super::params::Params;
+
+const TRACE_PARAMS: &[&str] = &[
+    "agent",
+    "status",
+    "kind",
+    "tool",
+    "model",
+    "conversation",
+    "q",
+    "since",
+    "until",
+    "min_duration_ms",
+    "limit",
+    "cursor",
+];
+
+const STATS_PARAMS: &[&str] = &["since", "until", "group_by"];
+
+/// Builds the store query from the request's parameters.
+pub(crate) fn trace_query(uri: &Uri, now: SystemTime) -> Result<TraceQuery, ApiError> {
+    let p = Params::parse(uri, TRACE_PARAMS)?;
+    let status = p
+        .string("status")
+        .map(|s| {
+            s.parse::<StatusFilter>()
+                .map_err(|e| ApiError::bad_request(format!("query parameter \"status\": {e}")))
+        })
+        .transpose()?;
+    let kind = p
+        .string("kind")
+        .map(|s| {
+            AgentKind::parse(&s).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "query parameter \"kind\": unknown agent kind {s:?}"
+                ))
+            })
+        })
+        .transpose()?;
+    let limit: Option<usize> = p.number("limit")?;
+    if limit == Some(0) {
+        return Err(ApiError::bad_request(
+            "query parameter \"limit\" must be at least 1",
+        ));
+    }
+    Ok(TraceQuery {
+        agent: p.string("agent"),
+        status,
+        kind,
+        tool: p.string("tool"),
+        model: p.string("model"),
+        conversation: p.string("conversation"),
+        q: p.string("q"),
+        since: p.time("since", now)?,
+        until: p.time("until", now)?,
+        min_duration_ms: p.number("min_duration_ms")?,
+        limit,
+        cursor: p.string("cursor"),
+    })
+}
+
+pub(crate) async fn list_traces(
+    State(state): State<Arc<ApiState>>,
+    uri: Uri,
+) -> Result<Json<TracePage>, ApiError> {
+    let query = trace_query(&uri, SystemTime::now())?;
+    state
+        .with_reader(move |reader| reader.list_traces(&query))
+        .await
+        .map(Json)
+}
+
+pub(crate) async fn get_trace(
+    State(state): State<Arc<ApiState>>,
+    Path(trace_id): Path<String>,
+) -> Result<Json<TraceDetail>, ApiError> {
+    let id = TraceId::from_hex(&trace_id).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "invalid trace id {trace_id:?}: expected 32 hex digits"
+        ))
+    })?;
+    state
+        .with_reader(move |reader| reader.get_trace(&id))
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("trace {trace_id} not found")))
+}
+
+pub(crate) async fn stats(
+    State(state): State<Arc<ApiState>>,
+    uri: Uri,
+) -> Result<Json<StatsReport>, ApiError> {
+    let p = Params::parse(&uri, STATS_PARAMS)?;
+    let now = SystemTime::now();
+    let group_by = p
+        .string("group_by")
+        .map(|s| {
+            s.parse::<GroupBy>()
+                .map_err(|e| ApiError::bad_request(format!("query parameter \"group_by\": {e}")))
+        })
+        .transpose()?
+        .unwrap_or_default();
+    let query = StatsQuery {
+        group_by,
+        since: p.time("since", now)?,
+        until: p.time("until", now)?,
+    };
+    state
+        .with_reader(move |reader| reader.stats(&query))
+        .await
+        .map(Json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_the_store_query() {
+        let uri: Uri = "/api/v1/traces?agent=planner&status=error&kind=tool&limit=10&since=1h"
+            .parse()
+            .unwrap();
+        let now = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(7200);
+        let q = trace_query(&uri, now).unwrap();
+        assert_eq!(q.agent.as_deref(), Some("planner"));
+        assert_eq!(q.status, Some(StatusFilter::Error));
+        assert_eq!(q.kind, Some(AgentKind::Tool));
+        assert_eq!(q.limit, Some(10));
+        assert_eq!(q.since, Some(3600 * 1_000_000_000));
+        assert_eq!(q.until, None);
+    }
+
+    #[test]
+    fn rejects_bad_values() {
+        let now = SystemTime::now();
+        for bad in [
+            "/t?status=maybe",
+            "/t?kind=robot",
+            "/t?limit=0",
+            "/t?limit=ten",
+            "/t?since=someday",
+            "/t?frobnicate=1",
+        ] {
+            let uri: Uri = bad.parse().unwrap();
+            let err = trace_query(&uri, now).unwrap_err();
+            assert_eq!(err.status.as_u16(), 400, "{bad}: {err:?}");
+        }
+    }
+}

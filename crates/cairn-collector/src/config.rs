@@ -1,0 +1,489 @@
+//! The collector's configuration: defaults, a TOML file, `CAIRN_*` environment variables.
+//!
+//! Precedence, lowest first: built-in defaults, the TOML file, the environment, command-line flags
+//! (the binary applies flags on top of what [`Config::load`] returns). Every key is optional in the
+//! file; unknown keys are an error so a typo never silently falls back to a default. The reference
+//! with every key, its default and its flag is `docs/api.md` (a test keeps it in step).
+//!
+//! ```toml
+//! data_dir = "./cairn-data"
+//!
+//! [otlp]
+//! http_addr = "127.0.0.1:4318"
+//! grpc_addr = "127.0.0.1:4317"
+//! max_body_bytes = 67108864   # measured after decompression
+//! retry_after_secs = 1
+//!
+//! [api]
+//! addr = "127.0.0.1:7070"
+//! max_concurrent_queries = 32
+//!
+//! [pipeline]
+//! queue_capacity = 1048576    # records waiting for the ledger writer
+//! max_batch_records = 65536   # records per ledger append (group commit)
+//! index_batch_entries = 4096  # ledger entries per index transaction
+//!
+//! [ledger]
+//! origin = "cairn/example"    # default: chosen by the ledger on first open
+//! checkpoint_interval = "1s"
+//!
+//! [limits]                    # per span / log record; see cairn_model::Limits
+//! max_attribute_value_bytes = 16777216
+//! max_attributes = 10000
+//! ```
+//!
+//! | Environment variable        | Key                            |
+//! |-----------------------------|--------------------------------|
+//! | `CAIRN_DATA_DIR`            | `data_dir`                     |
+//! | `CAIRN_OTLP_HTTP_ADDR`      | `otlp.http_addr`               |
+//! | `CAIRN_OTLP_GRPC_ADDR`      | `otlp.grpc_addr`               |
+//! | `CAIRN_MAX_BODY_BYTES`      | `otlp.max_body_bytes`          |
+//! | `CAIRN_RETRY_AFTER_SECS`    | `otlp.retry_after_secs`        |
+//! | `CAIRN_API_ADDR`            | `api.addr`                     |
+//! | `CAIRN_MAX_CONCURRENT_QUERIES` | `api.max_concurrent_queries` |
+//! | `CAIRN_QUEUE_CAPACITY`      | `pipeline.queue_capacity`      |
+//! | `CAIRN_MAX_BATCH_RECORDS`   | `pipeline.max_batch_records`   |
+//! | `CAIRN_INDEX_BATCH_ENTRIES` | `pipeline.index_batch_entries` |
+//! | `CAIRN_LEDGER_ORIGIN`       | `ledger.origin`                |
+//! | `CAIRN_CHECKPOINT_INTERVAL` | `ledger.checkpoint_interval`   |
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Default data directory, relative to the working directory.
+pub const DEFAULT_DATA_DIR: &str = "./cairn-data";
+/// Default OTLP/HTTP listen address (the OTLP standard port).
+pub const DEFAULT_OTLP_HTTP_ADDR: &str = "127.0.0.1:4318";
+/// Default OTLP/gRPC listen address (the OTLP standard port).
+pub const DEFAULT_OTLP_GRPC_ADDR: &str = "127.0.0.1:4317";
+/// Default query API, UI and `/metrics` listen address.
+pub const DEFAULT_API_ADDR: &str = "127.0.0.1:7070";
+/// Default request body limit, measured after decompression: 64 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+/// Everything `cairn serve` needs to run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the ledger (`<data_dir>/ledger`) and the index (`<data_dir>/index.sqlite`) live.
+    pub data_dir: PathBuf,
+    /// OTLP ingest listeners and limits.
+    pub otlp: OtlpConfig,
+    /// Query API listener.
+    pub api: ApiConfig,
+    /// Queue and batch sizes of the ingest → ledger → index pipeline.
+    pub pipeline: PipelineConfig,
+    /// Ledger options.
+    pub ledger: LedgerConfig,
+    /// Per-record validation limits (a record above one is rejected, never truncated).
+    pub limits: cairn_model::Limits,
+}
+
+/// OTLP ingest listeners and limits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OtlpConfig {
+    /// OTLP/HTTP listen address (`host:port`; port 0 picks a free port).
+    pub http_addr: String,
+    /// OTLP/gRPC listen address (`host:port`; port 0 picks a free port).
+    pub grpc_addr: String,
+    /// Largest accepted request body in bytes, measured after decompression (HTTP → 413,
+    /// gRPC → `OUT_OF_RANGE`).
+    pub max_body_bytes: usize,
+    /// The `Retry-After` (seconds) sent with 429 and 503 answers.
+    pub retry_after_secs: u64,
+}
+
+/// Query API listener.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Query API, UI and `/metrics` listen address (`host:port`; port 0 picks a free port).
+    pub addr: String,
+    /// Queries running at once; more are answered 429.
+    pub max_concurrent_queries: usize,
+}
+
+/// Queue and batch sizes of the ingest pipeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Records accepted but not yet durable, across all requests. A request that would exceed it
+    /// is answered 429 / `RESOURCE_EXHAUSTED` (a request is always admitted into an empty queue,
+    /// so one large request can never be starved).
+    pub queue_capacity: usize,
+    /// Most records the ledger writer appends in one group commit.
+    pub max_batch_records: usize,
+    /// Most ledger entries the indexer applies in one SQLite transaction.
+    pub index_batch_entries: usize,
+}
+
+/// Ledger options.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LedgerConfig {
+    /// Checkpoint origin line; `None` lets the ledger choose (`cairn/<instance id>`).
+    pub origin: Option<String>,
+    /// How often a checkpoint is signed while entries arrive, e.g. `"1s"`, `"500ms"`.
+    #[serde(with = "humantime_serde_compat")]
+    pub checkpoint_interval: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            otlp: OtlpConfig::default(),
+            api: ApiConfig::default(),
+            pipeline: PipelineConfig::default(),
+            ledger: LedgerConfig::default(),
+            limits: cairn_model::Limits::default(),
+        }
+    }
+}
+
+impl Default for OtlpConfig {
+    fn default() -> Self {
+        Self {
+            http_addr: DEFAULT_OTLP_HTTP_ADDR.to_owned(),
+            grpc_addr: DEFAULT_OTLP_GRPC_ADDR.to_owned(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            retry_after_secs: 1,
+        }
+    }
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            addr: DEFAULT_API_ADDR.to_owned(),
+            max_concurrent_queries: 32,
+        }
+    }
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            queue_capacity: 1 << 20,
+            max_batch_records: 1 << 16,
+            index_batch_entries: 4096,
+        }
+    }
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        Self {
+            origin: None,
+            checkpoint_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Loading or validating a configuration failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The config file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML for this schema.
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The TOML error (names the key and line).
+        source: Box<toml::de::Error>,
+    },
+    /// An environment variable holds a value of the wrong type.
+    #[error("invalid value {value:?} for {var}: {message}")]
+    Env {
+        /// The variable.
+        var: &'static str,
+        /// Its value.
+        value: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Defaults, then the TOML file at `path` (if any), then the `CAIRN_*` environment.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut config = match path {
+            Some(path) => Self::from_file(path)?,
+            None => Self::default(),
+        };
+        config.apply_env(|var| std::env::var(var).ok())?;
+        Ok(config)
+    }
+
+    /// Parses a TOML file (keys not present keep their defaults).
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })
+    }
+
+    /// Parses TOML text (keys not present keep their defaults).
+    pub fn from_toml(text: &str) -> Result<Self, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    /// Overrides keys from environment variables, read through `lookup` (so tests need not touch
+    /// the process environment). Empty values are ignored.
+    pub fn apply_env(
+        &mut self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        let get = |var: &str| lookup(var).filter(|v| !v.trim().is_empty());
+        if let Some(v) = get("CAIRN_DATA_DIR") {
+            self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = get("CAIRN_OTLP_HTTP_ADDR") {
+            self.otlp.http_addr = v;
+        }
+        if let Some(v) = get("CAIRN_OTLP_GRPC_ADDR") {
+            self.otlp.grpc_addr = v;
+        }
+        if let Some(v) = get("CAIRN_API_ADDR") {
+            self.api.addr = v;
+        }
+        if let Some(v) = get("CAIRN_LEDGER_ORIGIN") {
+            self.ledger.origin = Some(v);
+        }
+        parse_env(&get, "CAIRN_MAX_BODY_BYTES", &mut self.otlp.max_body_bytes)?;
+        parse_env(
+            &get,
+            "CAIRN_RETRY_AFTER_SECS",
+            &mut self.otlp.retry_after_secs,
+        )?;
+        parse_env(
+            &get,
+            "CAIRN_MAX_CONCURRENT_QUERIES",
+            &mut self.api.max_concurrent_queries,
+        )?;
+        parse_env(
+            &get,
+            "CAIRN_QUEUE_CAPACITY",
+            &mut self.pipeline.queue_capacity,
+        )?;
+        parse_env(
+            &get,
+            "CAIRN_MAX_BATCH_RECORDS",
+            &mut self.pipeline.max_batch_records,
+        )?;
+        parse_env(
+            &get,
+            "CAIRN_INDEX_BATCH_ENTRIES",
+            &mut self.pipeline.index_batch_entries,
+        )?;
+        if let Some(v) = get("CAIRN_CHECKPOINT_INTERVAL") {
+            self.ledger.checkpoint_interval =
+                humantime::parse_duration(v.trim()).map_err(|e| ConfigError::Env {
+                    var: "CAIRN_CHECKPOINT_INTERVAL",
+                    value: v.clone(),
+                    message: e.to_string(),
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Checks value ranges that the types cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("otlp.max_body_bytes", self.otlp.max_body_bytes),
+            (
+                "api.max_concurrent_queries",
+                self.api.max_concurrent_queries,
+            ),
+            ("pipeline.queue_capacity", self.pipeline.queue_capacity),
+            (
+                "pipeline.max_batch_records",
+                self.pipeline.max_batch_records,
+            ),
+            (
+                "pipeline.index_batch_entries",
+                self.pipeline.index_batch_entries,
+            ),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(ConfigError::Invalid(format!("{key} must be at least 1")));
+            }
+        }
+        if self.ledger.checkpoint_interval.is_zero() {
+            return Err(ConfigError::Invalid(
+                "ledger.checkpoint_interval must be positive".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The ledger's directory inside the data dir.
+    pub fn ledger_dir(&self) -> PathBuf {
+        self.data_dir.join("ledger")
+    }
+
+    /// The index database inside the data dir.
+    pub fn index_path(&self) -> PathBuf {
+        self.data_dir.join("index.sqlite")
+    }
+}
+
+fn parse_env<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    slot: &mut T,
+) -> Result<(), ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    if let Some(value) = get(var) {
+        *slot = value.trim().parse().map_err(|e: T::Err| ConfigError::Env {
+            var,
+            value: value.clone(),
+            message: e.to_string(),
+        })?;
+    }
+    Ok(())
+}
+
+/// Durations as humantime strings (`"1s"`, `"250ms"`) in TOML.
+mod humantime_serde_compat {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_documented_ports() {
+        let c = Config::default();
+        assert_eq!(c.data_dir, PathBuf::from("./cairn-data"));
+        assert_eq!(c.otlp.http_addr, "127.0.0.1:4318");
+        assert_eq!(c.otlp.grpc_addr, "127.0.0.1:4317");
+        assert_eq!(c.api.addr, "127.0.0.1:7070");
+        assert_eq!(c.otlp.max_body_bytes, 64 * 1024 * 1024);
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn toml_overrides_only_the_keys_it_names() {
+        let c = Config::from_toml(
+            "data_dir = \"/var/lib/cairn\"\n[otlp]\nmax_body_bytes = 1024\n[ledger]\ncheckpoint_interval = \"250ms\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/var/lib/cairn"));
+        assert_eq!(c.otlp.max_body_bytes, 1024);
+        assert_eq!(c.otlp.http_addr, DEFAULT_OTLP_HTTP_ADDR);
+        assert_eq!(c.ledger.checkpoint_interval, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let err = Config::from_toml("[otlp]\nhttp_adr = \"x\"\n").unwrap_err();
+        assert!(err.to_string().contains("http_adr"), "{err}");
+    }
+
+    #[test]
+    fn the_doc_example_parses() {
+        let docs = include_str!("config.rs");
+        let example: String = docs
+            .lines()
+            .skip_while(|l| !l.starts_with("//! ```toml"))
+            .skip(1)
+            .take_while(|l| !l.starts_with("//! ```"))
+            .map(|l| format!("{}\n", l.trim_start_matches("//!").trim_start()))
+            .collect();
+        let c = Config::from_toml(&example).unwrap();
+        assert_eq!(c.ledger.origin.as_deref(), Some("cairn/example"));
+        assert_eq!(c.pipeline.index_batch_entries, 4096);
+    }
+
+    /// `docs/api.md` shows every key with its default value; keep the two in step.
+    #[test]
+    fn the_reference_documentation_lists_the_defaults() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api.md");
+        let docs = std::fs::read_to_string(path).unwrap();
+        let example: String = docs
+            .lines()
+            .skip_while(|l| *l != "```toml")
+            .skip(1)
+            .take_while(|l| *l != "```")
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert!(example.contains("[limits]"), "no TOML example in {path}");
+        assert_eq!(Config::from_toml(&example).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn environment_overrides_the_file_and_rejects_bad_numbers() {
+        let mut c = Config::from_toml("[api]\naddr = \"0.0.0.0:1\"\n").unwrap();
+        let env: HashMap<&str, &str> = [
+            ("CAIRN_API_ADDR", "127.0.0.1:9"),
+            ("CAIRN_QUEUE_CAPACITY", "7"),
+            ("CAIRN_CHECKPOINT_INTERVAL", "2s"),
+            ("CAIRN_DATA_DIR", ""),
+        ]
+        .into_iter()
+        .collect();
+        c.apply_env(|k| env.get(k).map(|v| (*v).to_owned()))
+            .unwrap();
+        assert_eq!(c.api.addr, "127.0.0.1:9");
+        assert_eq!(c.pipeline.queue_capacity, 7);
+        assert_eq!(c.ledger.checkpoint_interval, Duration::from_secs(2));
+        assert_eq!(
+            c.data_dir,
+            PathBuf::from(DEFAULT_DATA_DIR),
+            "empty is ignored"
+        );
+
+        let err = c
+            .apply_env(|k| (k == "CAIRN_MAX_BODY_BYTES").then(|| "lots".to_owned()))
+            .unwrap_err();
+        assert!(err.to_string().contains("CAIRN_MAX_BODY_BYTES"), "{err}");
+    }
+
+    #[test]
+    fn zero_sizes_are_invalid() {
+        let mut c = Config::default();
+        c.pipeline.queue_capacity = 0;
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("queue_capacity")
+        );
+    }
+}

@@ -1,0 +1,40 @@
+//! Cairn's server library: OTLP ingest over HTTP and gRPC, the durable ledger pipeline, the index
+//! consumer and the query API. The `cairn serve` command is a thin wrapper around [`run`].
+//!
+//! ```text
+//!   OTLP/HTTP :4318 ─┐                                        ┌─▶ index (SQLite) ─▶ query API :7070
+//!                    ├─▶ decode → validate → normalize → ledger (durable, Merkle) ─┤
+//!   OTLP/gRPC :4317 ─┘          (request task)     (group commit, then ack)      └─▶ audit API, tlog tiles
+//! ```
+//!
+//! Invariants:
+//! - **Acknowledged means durable.** A client gets 200 / `OK` only after its records are in the
+//!   ledger and fsynced; a record that was not acknowledged may or may not be there.
+//! - **The ledger is the source of truth.** The index is rebuilt from it by [`reindex`] and resumes
+//!   from its saved cursor after a crash; nothing accepted is thrown away (log records included).
+//! - **Batching, not per-record work.** One ledger append (one fsync) per writer batch across many
+//!   requests; one SQLite transaction per index batch.
+//!
+//! Layout: [`config`] (TOML + `CAIRN_*`), `otlp` (the two transports), `pipeline` (ledger writer
+//! and indexer threads), `api` (query, audit, health, metrics, landing page), `server` (start,
+//! graceful shutdown).
+#![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
+
+mod api;
+pub mod config;
+mod metrics;
+mod otlp;
+mod pipeline;
+mod server;
+
+pub use config::{Config, ConfigError};
+pub use pipeline::{IndexError, ReindexError, ReindexReport, reindex};
+pub use server::{
+    BoundAddrs, DRAIN_TIMEOUT, RunningServer, ServeError, Server, run, shutdown_signal,
+};
+
+/// Parses a `since`/`until` value as the query API does: RFC 3339 or a duration before now
+/// (`1h`), into unix nanoseconds.
+pub fn parse_time(text: &str) -> Result<u64, String> {
+    api::parse_time(text, std::time::SystemTime::now())
+}

@@ -1,0 +1,262 @@
+//! OTLP ingest, shared by both transports: from decoded records to durable ledger entries.
+//!
+//! The transports ([`http`], [`grpc`]) only differ in how bytes arrive and how answers are
+//! encoded. Here each accepted span or log record becomes one ledger entry
+//! (the canonical `cairn_model::codec` encoding), per-record validation failures become the
+//! `partial_success` answer, and queue or ledger failures become [`SubmitError`]s the transports
+//! map to 429/503/500 or `RESOURCE_EXHAUSTED`/`UNAVAILABLE`/`INTERNAL`.
+
+pub(crate) mod grpc;
+pub(crate) mod http;
+mod rpc;
+
+use std::sync::Arc;
+
+use cairn_ledger::MAX_ENTRY_LEN;
+use cairn_model::codec;
+use cairn_model::otlp::{DecodedLogs, DecodedSpans, Limits, Rejection};
+
+use crate::metrics::{Metrics, Outcome, RejectReason, Signal, Transport};
+use crate::pipeline::appender::{Appender, SubmitError};
+
+/// At most this many rejection reasons are spelled out in a `partial_success` message.
+const MAX_REASONS: usize = 5;
+
+/// Records ready to append, and what was rejected on the way.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    entries: Vec<Vec<u8>>,
+    rejected: usize,
+    message: String,
+}
+
+impl Prepared {
+    pub(crate) fn spans(decoded: DecodedSpans) -> Self {
+        let DecodedSpans {
+            spans,
+            mut rejected,
+        } = decoded;
+        let total = spans.len() + rejected.len();
+        let mut entries = Vec::with_capacity(spans.len());
+        for span in &spans {
+            let entry = codec::encode_span(span);
+            match check_entry_len(&entry) {
+                Ok(()) => entries.push(entry),
+                Err(detail) => rejected.push(Rejection {
+                    field: "span".to_owned(),
+                    message: format!(
+                        "span (trace_id {}, span_id {}): {detail}",
+                        span.trace_id, span.span_id
+                    ),
+                }),
+            }
+        }
+        Self {
+            entries,
+            message: rejection_message(&rejected, total, "spans"),
+            rejected: rejected.len(),
+        }
+    }
+
+    pub(crate) fn logs(decoded: DecodedLogs) -> Self {
+        let DecodedLogs { logs, mut rejected } = decoded;
+        let total = logs.len() + rejected.len();
+        let mut entries = Vec::with_capacity(logs.len());
+        for log in &logs {
+            let entry = codec::encode_log(log);
+            match check_entry_len(&entry) {
+                Ok(()) => entries.push(entry),
+                Err(detail) => rejected.push(Rejection {
+                    field: "log_record".to_owned(),
+                    message: match log.trace_id {
+                        Some(trace_id) => format!("log record (trace_id {trace_id}): {detail}"),
+                        None => format!("log record: {detail}"),
+                    },
+                }),
+            }
+        }
+        Self {
+            entries,
+            message: rejection_message(&rejected, total, "log records"),
+            rejected: rejected.len(),
+        }
+    }
+}
+
+/// A record whose canonical encoding exceeds the ledger's entry limit is rejected here, on its
+/// own: handed to the ledger it would fail the whole group commit it was batched into.
+fn check_entry_len(entry: &[u8]) -> Result<(), String> {
+    if entry.len() > MAX_ENTRY_LEN {
+        return Err(format!(
+            "its ledger entry is {} bytes, over the ledger's maximum entry size of {MAX_ENTRY_LEN} bytes",
+            entry.len()
+        ));
+    }
+    Ok(())
+}
+
+/// The answer to a successful export: how many records were rejected, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ExportResult {
+    pub(crate) rejected: usize,
+    pub(crate) message: String,
+}
+
+/// Everything an ingest request needs, shared by all requests of both transports.
+#[derive(Debug)]
+pub(crate) struct Ingest {
+    pub(crate) appender: Arc<Appender>,
+    pub(crate) limits: Limits,
+    pub(crate) metrics: Arc<Metrics>,
+    /// Request bodies / messages larger than this (after decompression) are refused.
+    pub(crate) max_body_bytes: usize,
+    /// Seconds sent in `Retry-After`.
+    pub(crate) retry_after_secs: u64,
+}
+
+impl Ingest {
+    /// Makes the prepared records durable and counts the outcome.
+    pub(crate) async fn commit(
+        &self,
+        prepared: Prepared,
+        transport: Transport,
+        signal: Signal,
+    ) -> Result<ExportResult, SubmitError> {
+        let accepted = prepared.entries.len();
+        self.metrics
+            .rejected(signal, RejectReason::Invalid, prepared.rejected);
+        match self.appender.submit(prepared.entries).await {
+            Ok(_) => {
+                self.metrics.accepted(signal, accepted);
+                let outcome = if prepared.rejected > 0 {
+                    Outcome::Partial
+                } else {
+                    Outcome::Ok
+                };
+                self.metrics.request(transport, signal, outcome);
+                Ok(ExportResult {
+                    rejected: prepared.rejected,
+                    message: prepared.message,
+                })
+            }
+            Err(err) => {
+                let (outcome, reason) = match err {
+                    SubmitError::QueueFull { .. } => (Outcome::QueueFull, RejectReason::QueueFull),
+                    SubmitError::DiskFull(_) => (Outcome::DiskFull, RejectReason::DiskFull),
+                    SubmitError::ShuttingDown => (Outcome::Unavailable, RejectReason::Unavailable),
+                    SubmitError::Ledger(_) => (Outcome::Internal, RejectReason::Internal),
+                };
+                self.metrics.rejected(signal, reason, accepted);
+                self.metrics.request(transport, signal, outcome);
+                Err(err)
+            }
+        }
+    }
+}
+
+/// `"rejected 2 of 5 spans: <reason>; <reason>"` (each reason names the record, the field and the
+/// limit), or empty when nothing was rejected.
+fn rejection_message(rejected: &[Rejection], total: usize, what: &str) -> String {
+    if rejected.is_empty() {
+        return String::new();
+    }
+    let mut message = format!("rejected {} of {total} {what}: ", rejected.len());
+    let reasons: Vec<String> = rejected
+        .iter()
+        .take(MAX_REASONS)
+        .map(|r| r.message.clone())
+        .collect();
+    message.push_str(&reasons.join("; "));
+    if rejected.len() > MAX_REASONS {
+        message.push_str(&format!("; and {} more", rejected.len() - MAX_REASONS));
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+
+    use super::*;
+
+    fn proto_span(seed: u8, attribute_bytes: &[usize]) -> Span {
+        Span {
+            trace_id: vec![seed; 16],
+            span_id: vec![seed; 8],
+            name: format!("span {seed}"),
+            start_time_unix_nano: 1,
+            end_time_unix_nano: 2,
+            attributes: attribute_bytes
+                .iter()
+                .enumerate()
+                .map(|(i, len)| KeyValue {
+                    key: format!("big.{i}"),
+                    value: Some(AnyValue {
+                        value: Some(any_value::Value::StringValue("x".repeat(*len))),
+                    }),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_record_over_the_ledger_entry_limit_is_rejected_alone() {
+        // Each attribute is within the model's per-value limit, the span as a whole is not
+        // within the ledger's entry limit.
+        let third = MAX_ENTRY_LEN / 3 + 1;
+        let request = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![
+                        proto_span(1, &[]),
+                        proto_span(2, &[third, third, third]),
+                        proto_span(3, &[10]),
+                    ],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let decoded = cairn_model::otlp::spans_from_request(request, &Limits::default());
+        assert_eq!(decoded.spans.len(), 3, "the model accepts all three");
+        let prepared = Prepared::spans(decoded);
+        assert_eq!(prepared.entries.len(), 2);
+        assert!(prepared.entries.iter().all(|e| e.len() <= MAX_ENTRY_LEN));
+        assert_eq!(prepared.rejected, 1);
+        assert!(
+            prepared
+                .message
+                .starts_with("rejected 1 of 3 spans: span (trace_id 0202"),
+            "{}",
+            prepared.message
+        );
+        assert!(
+            prepared.message.contains(&MAX_ENTRY_LEN.to_string()),
+            "{}",
+            prepared.message
+        );
+    }
+
+    fn rejection(i: usize) -> Rejection {
+        Rejection {
+            field: format!("spans[{i}].trace_id"),
+            message: "trace id must not be all zeros".to_owned(),
+        }
+    }
+
+    #[test]
+    fn rejection_message_counts_and_caps_reasons() {
+        assert_eq!(rejection_message(&[], 3, "spans"), "");
+        let one = rejection_message(&[rejection(1)], 3, "spans");
+        assert_eq!(one, "rejected 1 of 3 spans: trace id must not be all zeros");
+        let many: Vec<Rejection> = (0..8).map(rejection).collect();
+        let msg = rejection_message(&many, 10, "spans");
+        assert!(msg.starts_with("rejected 8 of 10 spans: "), "{msg}");
+        assert!(msg.ends_with("; and 3 more"), "{msg}");
+        assert_eq!(msg.matches("trace id must not").count(), MAX_REASONS);
+    }
+}

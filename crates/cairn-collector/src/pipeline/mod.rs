@@ -1,0 +1,127 @@
+//! The ingest pipeline behind both OTLP transports.
+//!
+//! ```text
+//!  request task                 cairn-ledger-writer            cairn-indexer
+//!  decode → validate →  ──job──▶ drain queue, one      ledger ─▶ read_range(cursor, N)
+//!  normalize → encode           ledger.append (fsync)  (source   decode, store.apply
+//!  ◀──── ack (durable) ──────── answer every job        of truth) (one transaction + cursor)
+//! ```
+//!
+//! Acknowledged means durable: a request is answered only after the writer's `append` returned.
+//! The index is derived state; it can always be rebuilt from the ledger ([`reindex`]).
+
+pub(crate) mod appender;
+pub(crate) mod indexer;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use cairn_ledger::Ledger;
+use cairn_store::Store;
+
+pub use indexer::IndexError;
+
+use crate::metrics::Metrics;
+
+/// What [`reindex`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReindexReport {
+    /// Ledger entries read and indexed.
+    pub entries: u64,
+}
+
+/// Rebuilding the index failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReindexError {
+    /// The ledger could not be opened (e.g. a running `cairn serve` holds it).
+    #[error("cannot open the ledger at {path}: {source}")]
+    Ledger {
+        /// The ledger directory.
+        path: std::path::PathBuf,
+        /// The ledger's error.
+        source: cairn_ledger::OpenError,
+    },
+    /// The index could not be opened or cleared.
+    #[error("cannot open or clear the index at {path}: {source}")]
+    Store {
+        /// The index file.
+        path: std::path::PathBuf,
+        /// The store's error.
+        source: cairn_store::StoreError,
+    },
+    /// Indexing a batch failed.
+    #[error(transparent)]
+    Index(#[from] IndexError),
+}
+
+/// Drops the index at `config.index_path()` and rebuilds it from every ledger entry, calling
+/// `progress(done, total)` after each batch. Must not run while a server uses the data dir.
+pub fn reindex(
+    config: &crate::Config,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<ReindexReport, ReindexError> {
+    let ledger_dir = config.ledger_dir();
+    let ledger = open_ledger(&ledger_dir, config).map_err(|source| ReindexError::Ledger {
+        path: ledger_dir.clone(),
+        source,
+    })?;
+    let index_path = config.index_path();
+    let store_err = |source| ReindexError::Store {
+        path: index_path.clone(),
+        source,
+    };
+    let mut store = Store::open(&index_path).map_err(store_err)?;
+    store.reset().map_err(store_err)?;
+    let metrics = Metrics::new();
+    let total = ledger.size();
+    let mut cursor = 0;
+    progress(0, total);
+    while cursor < total {
+        cursor = indexer::index_batch(
+            &ledger,
+            &mut store,
+            cursor,
+            config.pipeline.index_batch_entries.max(1),
+            &metrics,
+        )?;
+        progress(cursor, total);
+    }
+    drop(store);
+    if let Err(err) = ledger.close() {
+        tracing::warn!(error = %err, "closing the ledger after reindex failed");
+    }
+    Ok(ReindexReport { entries: cursor })
+}
+
+/// Opens the ledger with the options from `config`.
+pub(crate) fn open_ledger(
+    dir: &Path,
+    config: &crate::Config,
+) -> Result<Ledger, cairn_ledger::OpenError> {
+    let opts = cairn_ledger::LedgerOptions {
+        origin: config.ledger.origin.clone(),
+        checkpoint_interval: config.ledger.checkpoint_interval,
+        ..cairn_ledger::LedgerOptions::default()
+    };
+    Ledger::open(dir, opts)
+}
+
+/// The shared handles of a running pipeline.
+#[derive(Debug)]
+pub(crate) struct Pipeline {
+    pub(crate) ledger: Arc<Ledger>,
+    pub(crate) appender: Arc<appender::Appender>,
+    pub(crate) indexer: indexer::Indexer,
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+impl Pipeline {
+    /// Stops accepting, writes what is queued, lets the index catch up and signs the final
+    /// checkpoint.
+    pub(crate) fn shutdown(&self) -> Result<(), cairn_ledger::CloseError> {
+        self.appender.close();
+        self.indexer.finish();
+        self.ledger.close()
+    }
+}

@@ -1,0 +1,422 @@
+//! Starting and stopping the collector.
+//!
+//! [`Server::start`] binds the three listeners (so a port conflict fails fast), opens the ledger
+//! and the index, starts the ledger writer and indexer threads and the three HTTP/gRPC servers, and
+//! returns a [`RunningServer`] with the bound addresses (port 0 picks free ports).
+//!
+//! [`RunningServer::shutdown`] is the graceful path, in this order:
+//! 1. `/readyz` turns 503; the listeners stop accepting; in-flight requests finish (each waits for
+//!    its records to be durable) — bounded by [`DRAIN_TIMEOUT`];
+//! 2. the ledger writer writes everything still queued and exits;
+//! 3. the indexer catches up with the ledger and exits;
+//! 4. the ledger signs its final checkpoint and closes.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use cairn_store::Store;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::api::{ApiState, ReaderPool};
+use crate::config::{Config, ConfigError};
+use crate::metrics::Metrics;
+use crate::otlp::Ingest;
+use crate::otlp::grpc::OtlpGrpc;
+use crate::pipeline::appender::Appender;
+use crate::pipeline::indexer::Indexer;
+use crate::pipeline::{Pipeline, open_ledger};
+
+/// Longest wait for in-flight requests during shutdown before their connections are dropped.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Starting or stopping the server failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The data directory could not be created.
+    #[error("cannot create data dir {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr} for {what}: {source}")]
+    Bind {
+        /// Which listener (`OTLP/HTTP`, `OTLP/gRPC`, `API`).
+        what: &'static str,
+        /// The configured address.
+        addr: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The ledger could not be opened.
+    #[error("cannot open the ledger at {path}: {source}")]
+    Ledger {
+        /// The ledger directory.
+        path: PathBuf,
+        /// The ledger's error.
+        source: cairn_ledger::OpenError,
+    },
+    /// The index could not be opened.
+    #[error("cannot open the index at {path}: {source}")]
+    Store {
+        /// The index file.
+        path: PathBuf,
+        /// The store's error.
+        source: cairn_store::StoreError,
+    },
+    /// The index claims more entries than the ledger holds (the ledger was replaced or rolled
+    /// back); `cairn reindex` rebuilds it.
+    #[error(
+        "the index covers {cursor} ledger entries but the ledger has only {size}; run `cairn reindex`"
+    )]
+    IndexAhead {
+        /// The index cursor.
+        cursor: u64,
+        /// The ledger size.
+        size: u64,
+    },
+    /// A pipeline thread could not be started.
+    #[error("cannot start a pipeline thread: {0}")]
+    Thread(std::io::Error),
+    /// A listener failed while serving.
+    #[error("{what} server failed: {message}")]
+    Serve {
+        /// Which listener.
+        what: &'static str,
+        /// What went wrong.
+        message: String,
+    },
+    /// Signing the final checkpoint failed.
+    #[error("cannot close the ledger: {0}")]
+    Close(cairn_ledger::CloseError),
+}
+
+/// The addresses the listeners are bound to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BoundAddrs {
+    /// OTLP/HTTP (`/v1/traces`, `/v1/logs`).
+    pub otlp_http: SocketAddr,
+    /// OTLP/gRPC.
+    pub otlp_grpc: SocketAddr,
+    /// Query API, UI and `/metrics`.
+    pub api: SocketAddr,
+}
+
+/// Entry point: see [`Server::start`].
+#[derive(Debug)]
+pub struct Server;
+
+/// A started collector. Dropping it without [`RunningServer::shutdown`] still stops the pipeline
+/// threads and closes the ledger, but does not wait for in-flight requests.
+#[derive(Debug)]
+pub struct RunningServer {
+    addrs: BoundAddrs,
+    data_dir: PathBuf,
+    verifier_key: String,
+    shutdown_tx: watch::Sender<bool>,
+    tasks: Vec<(&'static str, JoinHandle<Result<(), String>>)>,
+    pipeline: Arc<Pipeline>,
+    api: Arc<ApiState>,
+}
+
+async fn bind(what: &'static str, addr: &str) -> Result<TcpListener, ServeError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind {
+            what,
+            addr: addr.to_owned(),
+            source,
+        })
+}
+
+fn local_addr(what: &'static str, l: &TcpListener, addr: &str) -> Result<SocketAddr, ServeError> {
+    l.local_addr().map_err(|source| ServeError::Bind {
+        what,
+        addr: addr.to_owned(),
+        source,
+    })
+}
+
+impl Server {
+    /// Opens the data dir and starts serving. Must be called inside a multi-threaded tokio
+    /// runtime.
+    pub async fn start(config: Config) -> Result<RunningServer, ServeError> {
+        config.validate()?;
+        let http_listener = bind("OTLP/HTTP", &config.otlp.http_addr).await?;
+        let grpc_listener = bind("OTLP/gRPC", &config.otlp.grpc_addr).await?;
+        let api_listener = bind("API", &config.api.addr).await?;
+        let addrs = BoundAddrs {
+            otlp_http: local_addr("OTLP/HTTP", &http_listener, &config.otlp.http_addr)?,
+            otlp_grpc: local_addr("OTLP/gRPC", &grpc_listener, &config.otlp.grpc_addr)?,
+            api: local_addr("API", &api_listener, &config.api.addr)?,
+        };
+
+        let cfg = config.clone();
+        let (pipeline, index_path) = tokio::task::spawn_blocking(move || open_pipeline(&cfg))
+            .await
+            .map_err(|e| ServeError::Thread(std::io::Error::other(e.to_string())))??;
+        let pipeline = Arc::new(pipeline);
+
+        let ingest = Arc::new(Ingest {
+            appender: Arc::clone(&pipeline.appender),
+            limits: config.limits.clone(),
+            metrics: Arc::clone(&pipeline.metrics),
+            max_body_bytes: config.otlp.max_body_bytes,
+            retry_after_secs: config.otlp.retry_after_secs,
+        });
+        let api = Arc::new(ApiState {
+            ledger: Arc::clone(&pipeline.ledger),
+            readers: ReaderPool::new(index_path, config.api.max_concurrent_queries),
+            index: Arc::clone(pipeline.indexer.status()),
+            appender: Arc::clone(&pipeline.appender),
+            metrics: Arc::clone(&pipeline.metrics),
+            queries: Semaphore::new(config.api.max_concurrent_queries),
+            ready: AtomicBool::new(true),
+        });
+
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+        tasks.push((
+            "OTLP/HTTP",
+            spawn_axum(
+                http_listener,
+                crate::otlp::http::router(Arc::clone(&ingest)),
+                shutdown_rx.clone(),
+            ),
+        ));
+        tasks.push((
+            "API",
+            spawn_axum(
+                api_listener,
+                crate::api::router(Arc::clone(&api)),
+                shutdown_rx.clone(),
+            ),
+        ));
+        let (traces, logs) = OtlpGrpc::new(Arc::clone(&ingest)).services();
+        let mut grpc_shutdown = shutdown_rx;
+        tasks.push((
+            "OTLP/gRPC",
+            tokio::spawn(async move {
+                tonic::transport::Server::builder()
+                    .add_service(traces)
+                    .add_service(logs)
+                    .serve_with_incoming_shutdown(
+                        TcpListenerStream::new(grpc_listener),
+                        async move {
+                            let _ = grpc_shutdown.wait_for(|stop| *stop).await;
+                        },
+                    )
+                    .await
+                    .map_err(|e| e.to_string())
+            }),
+        ));
+
+        let verifier_key = pipeline.ledger.verifier_key();
+        Ok(RunningServer {
+            addrs,
+            data_dir: config.data_dir,
+            verifier_key,
+            shutdown_tx,
+            tasks,
+            pipeline,
+            api,
+        })
+    }
+}
+
+fn spawn_axum(
+    listener: TcpListener,
+    router: axum::Router,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<Result<(), String>> {
+    tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = shutdown.wait_for(|stop| *stop).await;
+            })
+            .await
+            .map_err(|e| e.to_string())
+    })
+}
+
+/// Opens ledger and store and starts the writer and indexer threads (blocking).
+fn open_pipeline(config: &Config) -> Result<(Pipeline, PathBuf), ServeError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServeError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    let ledger_dir = config.ledger_dir();
+    let ledger =
+        Arc::new(
+            open_ledger(&ledger_dir, config).map_err(|source| ServeError::Ledger {
+                path: ledger_dir,
+                source,
+            })?,
+        );
+    let index_path = config.index_path();
+    let store_err = |source| ServeError::Store {
+        path: index_path.clone(),
+        source,
+    };
+    let store = Store::open(&index_path).map_err(store_err)?;
+    let cursor = store.cursor().map_err(store_err)?;
+    let size = ledger.size();
+    if cursor > size {
+        return Err(ServeError::IndexAhead { cursor, size });
+    }
+    let metrics = Arc::new(Metrics::new());
+    let appender = Arc::new(
+        Appender::start(
+            Arc::clone(&ledger),
+            config.pipeline.queue_capacity,
+            config.pipeline.max_batch_records,
+            Arc::clone(&metrics),
+        )
+        .map_err(ServeError::Thread)?,
+    );
+    let indexer = Indexer::start(
+        Arc::clone(&ledger),
+        store,
+        cursor,
+        config.pipeline.index_batch_entries,
+        Arc::clone(&metrics),
+    )
+    .map_err(ServeError::Thread)?;
+    Ok((
+        Pipeline {
+            ledger,
+            appender,
+            indexer,
+            metrics,
+        },
+        index_path,
+    ))
+}
+
+impl RunningServer {
+    /// The bound listener addresses.
+    pub fn addrs(&self) -> BoundAddrs {
+        self.addrs
+    }
+
+    /// The data directory in use.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The ledger's verifier key (`<name>+<hex key id>+<base64 key>`).
+    pub fn verifier_key(&self) -> &str {
+        &self.verifier_key
+    }
+
+    /// Ledger entries durable so far.
+    pub fn ledger_size(&self) -> u64 {
+        self.pipeline.ledger.size()
+    }
+
+    /// Ledger entries indexed so far.
+    pub fn indexed(&self) -> u64 {
+        self.pipeline.indexer.status().cursor()
+    }
+
+    /// Graceful shutdown (see the module docs). Returns the first error met, after doing every
+    /// step anyway.
+    pub async fn shutdown(mut self) -> Result<(), ServeError> {
+        self.api.ready.store(false, Ordering::Release);
+        let _ = self.shutdown_tx.send(true);
+        let mut first_error = None;
+        for (what, task) in std::mem::take(&mut self.tasks) {
+            let abort = task.abort_handle();
+            let outcome = match tokio::time::timeout(DRAIN_TIMEOUT, task).await {
+                Ok(Ok(Ok(()))) => Ok(()),
+                Ok(Ok(Err(message))) => Err(message),
+                Ok(Err(join)) => Err(join.to_string()),
+                Err(_) => {
+                    abort.abort();
+                    Err(format!(
+                        "requests still running after {}s; dropped",
+                        DRAIN_TIMEOUT.as_secs()
+                    ))
+                }
+            };
+            if let Err(message) = outcome {
+                tracing::error!(server = what, %message, "server did not stop cleanly");
+                first_error.get_or_insert(ServeError::Serve { what, message });
+            }
+        }
+        let pipeline = Arc::clone(&self.pipeline);
+        let closed = tokio::task::spawn_blocking(move || pipeline.shutdown())
+            .await
+            .map_err(|e| ServeError::Thread(std::io::Error::other(e.to_string())))?;
+        if let Err(err) = closed {
+            first_error.get_or_insert(ServeError::Close(err));
+        }
+        match first_error {
+            Some(err) => Err(err),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        let _ = self.shutdown_tx.send(true);
+        for (_, task) in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Starts the server and runs it until `shutdown` resolves, then shuts down gracefully;
+/// `on_start` sees the running server first (to print its addresses, start a demo …).
+pub async fn run(
+    config: Config,
+    on_start: impl FnOnce(&RunningServer),
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), ServeError> {
+    let server = Server::start(config).await?;
+    on_start(&server);
+    shutdown.await;
+    tracing::info!("shutting down: draining requests, indexing, signing the final checkpoint");
+    server.shutdown().await
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
