@@ -1,9 +1,9 @@
-//! The query API, audit endpoints, tlog tiles, health, metrics and the landing page — everything
+//! The query API, audit endpoints, tlog tiles, health, metrics and the web UI — everything
 //! served on the API address (default `127.0.0.1:7070`). See `docs/api.md` for the reference.
 //!
 //! | Route | Answer |
 //! |---|---|
-//! | `GET /` | HTML landing page |
+//! | `GET /`, any other path | the embedded web UI (`cairn-ui`; unknown pages fall back to `index.html`) |
 //! | `GET /api/v1/traces` | trace summaries, filtered and paged |
 //! | `GET /api/v1/traces/{trace_id}` | one trace with all its spans (404 when unknown) |
 //! | `GET /api/v1/stats` | aggregates per agent, tool or model |
@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use cairn_ledger::Ledger;
 use cairn_store::{Reader, Store};
@@ -133,7 +133,6 @@ impl ReaderPool {
 /// The API router.
 pub(crate) fn router(state: Arc<ApiState>) -> Router {
     Router::new()
-        .route("/", get(landing))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -146,12 +145,25 @@ pub(crate) fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/audit/entries/{index}", get(audit::entry))
         .route("/tlog/checkpoint", get(audit::checkpoint))
         .route("/tlog/{*path}", get(audit::tile))
-        .fallback(not_found)
+        .fallback(ui)
         .with_state(state)
 }
 
-async fn not_found() -> ApiError {
-    ApiError::not_found("no such endpoint; see / for the API")
+/// Serves the embedded web UI; API-like paths the router does not know stay JSON 404s.
+async fn ui(uri: axum::http::Uri) -> Response {
+    match cairn_ui::asset(uri.path()) {
+        Some(asset) => (
+            [
+                (header::CONTENT_TYPE, asset.content_type),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            asset.bytes,
+        )
+            .into_response(),
+        None => {
+            ApiError::not_found("no such endpoint; see docs/api.md for the API").into_response()
+        }
+    }
 }
 
 async fn healthz() -> &'static str {
@@ -190,23 +202,4 @@ async fn metrics(State(state): State<Arc<ApiState>>) -> Response {
         text,
     )
         .into_response()
-}
-
-async fn landing(State(state): State<Arc<ApiState>>) -> Html<String> {
-    let key = html_escape(&state.ledger.verifier_key());
-    let snap = state.snapshot();
-    Html(
-        include_str!("landing.html")
-            .replace("{{version}}", env!("CARGO_PKG_VERSION"))
-            .replace("{{verifier_key}}", &key)
-            .replace("{{ledger_entries}}", &snap.ledger_entries.to_string())
-            .replace("{{indexed_entries}}", &snap.indexed_entries.to_string()),
-    )
-}
-
-fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }

@@ -540,7 +540,7 @@ fn audit_endpoints_serve_the_ledger() {
 }
 
 #[test]
-fn health_ready_metrics_and_landing_page() {
+fn health_ready_metrics_and_web_ui() {
     let srv = TestServer::start(|_| {});
     post(
         &srv.http_url("/v1/traces"),
@@ -563,8 +563,17 @@ fn health_ready_metrics_and_landing_page() {
     ] {
         assert!(metrics.contains(needle), "missing {needle}: {metrics}");
     }
-    let page = srv.get("/").1;
-    assert!(page.contains("/api/v1/traces") && page.contains("not built yet"));
+    let (status, page) = srv.get("/");
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("<title>") && page.contains("app.js"),
+        "{page}"
+    );
+    // A deep link into the UI falls back to index.html; an unknown API path stays a JSON 404.
+    assert_eq!(srv.get("/traces/0123").1, page);
+    let (status, body) = srv.get("/api/v1/nope");
+    assert_eq!(status, 404);
+    assert!(body.contains("\"error\""), "{body}");
 }
 
 #[test]
