@@ -1,0 +1,5 @@
+(import 'slo.libsonnet') +
+(import 'predictive.libsonnet') +
+(import 'integrity.libsonnet') +
+(import 'agents.libsonnet') +
+(import 'cairn.libsonnet')

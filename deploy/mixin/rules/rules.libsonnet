@@ -1,0 +1,3 @@
+(import 'slo.libsonnet') +
+(import 'agents.libsonnet') +
+(import 'budget.libsonnet')
