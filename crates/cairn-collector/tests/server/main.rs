@@ -455,7 +455,7 @@ fn query_api_errors_are_json() {
     );
     check("/api/v1/audit/entries/5", 404, "not_found");
     check("/api/v1/audit/proof", 400, "bad_request");
-    check("/nope", 404, "not_found");
+    check("/api/v1/nope", 404, "not_found");
     assert_eq!(
         srv.get("/api/v1/traces?since=1h&until=2025-01-01T00:00:00Z")
             .0,
