@@ -41,6 +41,8 @@ enum Command {
     VerifyProof(cmd::ledger::VerifyProofArgs),
     /// Run a realistic multi-agent workload through the Cairn SDK.
     Demo(cmd::demo::DemoArgs),
+    /// Backfill an exporter destination (Elasticsearch, OTLP, JSONL) from the ledger.
+    Export(cmd::export::ExportArgs),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +60,7 @@ fn main() -> ExitCode {
         Command::Proof(args) => cmd::ledger::run_proof(args),
         Command::VerifyProof(args) => cmd::ledger::run_verify_proof(args),
         Command::Demo(args) => cmd::demo::run(args),
+        Command::Export(args) => cmd::export::run(args),
     };
     match result {
         Ok(code) => code,
