@@ -30,6 +30,12 @@
 //! [limits]                    # per span / log record; see cairn_model::Limits
 //! max_attribute_value_bytes = 16777216
 //! max_attributes = 10000
+//!
+//! [metrics]                   # /metrics; see cairn_metrics::MetricsConfig and docs/metrics.md
+//! label_cap = 100
+//! [metrics.price_table."gpt-4o"]  # replaces the built-in price table (USD per million tokens)
+//! input_per_mtok_usd = 2.5
+//! output_per_mtok_usd = 10.0
 //! ```
 //!
 //! | Environment variable        | Key                            |
@@ -64,7 +70,7 @@ pub const DEFAULT_API_ADDR: &str = "127.0.0.1:7070";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
 /// Everything `cairn serve` needs to run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Where the ledger (`<data_dir>/ledger`) and the index (`<data_dir>/index.sqlite`) live.
@@ -79,6 +85,10 @@ pub struct Config {
     pub ledger: LedgerConfig,
     /// Per-record validation limits (a record above one is rejected, never truncated).
     pub limits: cairn_model::Limits,
+    /// `/metrics`: label caps, the model price table, run tracking and OTLP metrics limits (see
+    /// `docs/metrics.md`). Not serialized: the price table is configuration input only.
+    #[serde(skip_serializing)]
+    pub metrics: cairn_metrics::MetricsConfig,
 }
 
 /// OTLP ingest listeners and limits.
@@ -140,6 +150,7 @@ impl Default for Config {
             pipeline: PipelineConfig::default(),
             ledger: LedgerConfig::default(),
             limits: cairn_model::Limits::default(),
+            metrics: cairn_metrics::MetricsConfig::default(),
         }
     }
 }
@@ -429,6 +440,26 @@ mod tests {
         let c = Config::from_toml(&example).unwrap();
         assert_eq!(c.ledger.origin.as_deref(), Some("cairn/example"));
         assert_eq!(c.pipeline.index_batch_entries, 4096);
+    }
+
+    #[test]
+    fn the_metrics_section_configures_cairn_metrics() {
+        let c = Config::from_toml(
+            "[metrics]\nlabel_cap = 5\n[metrics.price_table.\"m\"]\n\
+             input_per_mtok_usd = 1.0\noutput_per_mtok_usd = 2.0\n",
+        )
+        .unwrap();
+        assert_eq!(c.metrics.label_cap, 5);
+        assert_eq!(c.metrics.price_table.len(), 1);
+        assert_eq!(
+            c.metrics.price_of("m-2025").map(|p| p.output_per_mtok_usd),
+            Some(2.0)
+        );
+        assert_eq!(
+            Config::from_toml("").unwrap().metrics,
+            cairn_metrics::MetricsConfig::default()
+        );
+        assert!(Config::from_toml("[metrics]\nlabel_kap = 5\n").is_err());
     }
 
     /// `docs/api.md` shows every key with its default value; keep the two in step.

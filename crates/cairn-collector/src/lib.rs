@@ -22,7 +22,6 @@
 
 mod api;
 pub mod config;
-mod metrics;
 mod otlp;
 mod pipeline;
 mod server;

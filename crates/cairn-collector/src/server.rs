@@ -25,12 +25,12 @@ use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::api::{ApiState, ReaderPool};
 use crate::config::{Config, ConfigError};
-use crate::metrics::Metrics;
 use crate::otlp::Ingest;
 use crate::otlp::grpc::OtlpGrpc;
 use crate::pipeline::appender::Appender;
 use crate::pipeline::indexer::Indexer;
-use crate::pipeline::{Pipeline, open_ledger};
+use crate::pipeline::{LedgerWatch, Pipeline, open_ledger};
+use cairn_metrics::{Metrics, RuntimeStats};
 
 /// Longest wait for in-flight requests during shutdown before their connections are dropped.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -106,7 +106,7 @@ pub enum ServeError {
 /// The addresses the listeners are bound to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BoundAddrs {
-    /// OTLP/HTTP (`/v1/traces`, `/v1/logs`).
+    /// OTLP/HTTP (`/v1/traces`, `/v1/logs`, `/v1/metrics`).
     pub otlp_http: SocketAddr,
     /// OTLP/gRPC.
     pub otlp_grpc: SocketAddr,
@@ -163,10 +163,20 @@ impl Server {
             api: local_addr("API", &api_listener, &config.api.addr)?,
         };
 
+        let metrics = Arc::new(Metrics::new(
+            config.metrics.clone(),
+            env!("CARGO_PKG_VERSION"),
+        ));
+        metrics.health().set_data_dir(config.data_dir.clone());
+        metrics
+            .health()
+            .set_runtime_source(runtime_source(tokio::runtime::Handle::current()));
         let cfg = config.clone();
-        let (pipeline, index_path) = tokio::task::spawn_blocking(move || open_pipeline(&cfg))
-            .await
-            .map_err(|e| ServeError::Thread(std::io::Error::other(e.to_string())))??;
+        let pipeline_metrics = Arc::clone(&metrics);
+        let (pipeline, index_path) =
+            tokio::task::spawn_blocking(move || open_pipeline(&cfg, pipeline_metrics))
+                .await
+                .map_err(|e| ServeError::Thread(std::io::Error::other(e.to_string())))??;
         let pipeline = Arc::new(pipeline);
 
         let ingest = Arc::new(Ingest {
@@ -182,6 +192,7 @@ impl Server {
             index: Arc::clone(pipeline.indexer.status()),
             appender: Arc::clone(&pipeline.appender),
             metrics: Arc::clone(&pipeline.metrics),
+            watch: Arc::clone(&pipeline.watch),
             queries: Semaphore::new(config.api.max_concurrent_queries),
             ready: AtomicBool::new(true),
         });
@@ -204,7 +215,7 @@ impl Server {
                 shutdown_rx.clone(),
             ),
         ));
-        let (traces, logs) = OtlpGrpc::new(Arc::clone(&ingest)).services();
+        let (traces, logs, otlp_metrics) = OtlpGrpc::new(Arc::clone(&ingest)).services();
         let mut grpc_shutdown = shutdown_rx;
         tasks.push((
             "OTLP/gRPC",
@@ -212,6 +223,7 @@ impl Server {
                 tonic::transport::Server::builder()
                     .add_service(traces)
                     .add_service(logs)
+                    .add_service(otlp_metrics)
                     .serve_with_incoming_shutdown(
                         TcpListenerStream::new(grpc_listener),
                         async move {
@@ -251,20 +263,57 @@ fn spawn_axum(
     })
 }
 
+/// A [`RuntimeStats`] source over tokio's runtime metrics. The busy ratio is the workers' busy
+/// time since the previous sample over the wall time elapsed times the worker count.
+fn runtime_source(
+    handle: tokio::runtime::Handle,
+) -> impl Fn() -> RuntimeStats + Send + Sync + 'static {
+    let previous = parking_lot::Mutex::new(None::<(std::time::Instant, Duration)>);
+    move || {
+        let m = handle.metrics();
+        let workers = m.num_workers();
+        let busy: Duration = (0..workers).map(|w| m.worker_total_busy_duration(w)).sum();
+        let now = std::time::Instant::now();
+        let mut previous = previous.lock();
+        let busy_ratio = match *previous {
+            Some((at, was_busy)) if workers > 0 => {
+                let wall = now.duration_since(at).as_secs_f64() * workers as f64;
+                if wall > 0.0 {
+                    (busy.saturating_sub(was_busy).as_secs_f64() / wall).clamp(0.0, 1.0)
+                } else {
+                    0.0
+                }
+            }
+            _ => 0.0,
+        };
+        *previous = Some((now, busy));
+        RuntimeStats {
+            workers: workers as u64,
+            alive_tasks: m.num_alive_tasks() as u64,
+            global_queue_depth: m.global_queue_depth() as u64,
+            busy_ratio,
+        }
+    }
+}
+
 /// Opens ledger and store and starts the writer and indexer threads (blocking).
-fn open_pipeline(config: &Config) -> Result<(Pipeline, PathBuf), ServeError> {
+fn open_pipeline(
+    config: &Config,
+    metrics: Arc<Metrics>,
+) -> Result<(Pipeline, PathBuf), ServeError> {
     std::fs::create_dir_all(&config.data_dir).map_err(|source| ServeError::DataDir {
         path: config.data_dir.clone(),
         source,
     })?;
     let ledger_dir = config.ledger_dir();
-    let ledger =
-        Arc::new(
-            open_ledger(&ledger_dir, config).map_err(|source| ServeError::Ledger {
+    let ledger = Arc::new(
+        open_ledger(&ledger_dir, config, Some(Arc::clone(metrics.health()))).map_err(|source| {
+            ServeError::Ledger {
                 path: ledger_dir,
                 source,
-            })?,
-        );
+            }
+        })?,
+    );
     let index_path = config.index_path();
     let store_err = |source| ServeError::Store {
         path: index_path.clone(),
@@ -276,13 +325,13 @@ fn open_pipeline(config: &Config) -> Result<(Pipeline, PathBuf), ServeError> {
     if cursor > size {
         return Err(ServeError::IndexAhead { cursor, size });
     }
-    let metrics = Arc::new(Metrics::new());
+    let watch = Arc::new(LedgerWatch::new(Arc::clone(metrics.health()), &ledger));
     let appender = Arc::new(
         Appender::start(
             Arc::clone(&ledger),
             config.pipeline.queue_capacity,
             config.pipeline.max_batch_records,
-            Arc::clone(&metrics),
+            Arc::clone(metrics.health()),
         )
         .map_err(ServeError::Thread)?,
     );
@@ -291,7 +340,8 @@ fn open_pipeline(config: &Config) -> Result<(Pipeline, PathBuf), ServeError> {
         store,
         cursor,
         config.pipeline.index_batch_entries,
-        Arc::clone(&metrics),
+        Arc::clone(metrics.agents()),
+        Arc::clone(&watch),
     )
     .map_err(ServeError::Thread)?;
     Ok((
@@ -300,6 +350,7 @@ fn open_pipeline(config: &Config) -> Result<(Pipeline, PathBuf), ServeError> {
             appender,
             indexer,
             metrics,
+            watch,
         },
         index_path,
     ))

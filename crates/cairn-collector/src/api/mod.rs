@@ -40,9 +40,10 @@ use parking_lot::Mutex;
 use tokio::sync::Semaphore;
 
 use self::error::ApiError;
-use crate::metrics::{Metrics, PipelineSnapshot};
+use crate::pipeline::LedgerWatch;
 use crate::pipeline::appender::Appender;
 use crate::pipeline::indexer::IndexStatus;
+use cairn_metrics::Metrics;
 
 pub(crate) use params::parse_time;
 
@@ -54,6 +55,8 @@ pub(crate) struct ApiState {
     pub(crate) index: Arc<IndexStatus>,
     pub(crate) appender: Arc<Appender>,
     pub(crate) metrics: Arc<Metrics>,
+    /// Refreshes the ledger and index gauges at scrape time.
+    pub(crate) watch: Arc<LedgerWatch>,
     /// Permits for concurrent index queries; none left → 429.
     pub(crate) queries: Semaphore,
     /// Cleared when shutdown begins, so `/readyz` turns 503 and load balancers move away.
@@ -87,6 +90,14 @@ impl ApiState {
             lag_seconds: self.index.lag_seconds(),
         }
     }
+}
+
+/// Ledger and index progress at one moment.
+#[derive(Debug, Clone, Copy)]
+struct PipelineSnapshot {
+    ledger_entries: u64,
+    indexed_entries: u64,
+    lag_seconds: f64,
 }
 
 /// Maps a store error to an API error: the caller's mistakes are 400, the rest 500.
@@ -192,14 +203,24 @@ async fn readyz(State(state): State<Arc<ApiState>>) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-async fn metrics(State(state): State<Arc<ApiState>>) -> Response {
-    let text = state.metrics.render(state.snapshot());
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        text,
-    )
-        .into_response()
+/// `GET /metrics`: Prometheus text 0.0.4, or OpenMetrics when the `Accept` header asks for it.
+async fn metrics(State(state): State<Arc<ApiState>>, headers: axum::http::HeaderMap) -> Response {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let (content_type, format) = cairn_metrics::content_type_for(accept);
+    let encoded = tokio::task::spawn_blocking(move || {
+        state.watch.refresh(&state.ledger, &state.index);
+        state.metrics.encode(format)
+    })
+    .await;
+    match encoded {
+        Ok(text) => ([(header::CONTENT_TYPE, content_type)], text).into_response(),
+        Err(err) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("encoding metrics failed: {err}"),
+        )
+            .into_response(),
+    }
 }

@@ -1,4 +1,5 @@
-//! OTLP/gRPC: `opentelemetry.proto.collector.{trace,logs}.v1.*Service/Export`.
+//! OTLP/gRPC: `opentelemetry.proto.collector.{trace,logs,metrics}.v1.*Service/Export` (metrics:
+//! see [`super::metrics`]).
 //!
 //! | Situation | gRPC status |
 //! |---|---|
@@ -32,9 +33,12 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use tonic::codec::CompressionEncoding;
 use tonic::{Code, Request, Response, Status};
 
+use cairn_metrics::{Protocol, RejectReason};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::MetricsServiceServer;
+use prost::Message as _;
+
 use super::rpc::status_with_retry;
-use super::{ExportResult, Ingest, Prepared};
-use crate::metrics::{Outcome, Signal, Transport};
+use super::{ExportResult, Ingest, Prepared, Signal};
 use crate::pipeline::appender::SubmitError;
 
 /// Requests with at least this many spans or log records are normalized on the blocking pool.
@@ -51,9 +55,23 @@ impl OtlpGrpc {
         Self { ingest }
     }
 
-    /// The tonic services for both signals, with gzip and the body limit configured.
-    pub(crate) fn services(self) -> (TraceServiceServer<OtlpGrpc>, LogsServiceServer<OtlpGrpc>) {
+    pub(super) fn ingest(&self) -> &Ingest {
+        &self.ingest
+    }
+
+    /// The tonic services for the three signals, with gzip and the body limit configured.
+    pub(crate) fn services(
+        self,
+    ) -> (
+        TraceServiceServer<OtlpGrpc>,
+        LogsServiceServer<OtlpGrpc>,
+        MetricsServiceServer<OtlpGrpc>,
+    ) {
         let limit = self.ingest.max_body_bytes;
+        let metrics = MetricsServiceServer::new(self.clone())
+            .accept_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Gzip)
+            .max_decoding_message_size(limit);
         let traces = TraceServiceServer::new(self.clone())
             .accept_compressed(CompressionEncoding::Gzip)
             .send_compressed(CompressionEncoding::Gzip)
@@ -62,10 +80,34 @@ impl OtlpGrpc {
             .accept_compressed(CompressionEncoding::Gzip)
             .send_compressed(CompressionEncoding::Gzip)
             .max_decoding_message_size(limit);
-        (traces, logs)
+        (traces, logs, metrics)
     }
 
+    /// Handles one request and counts it; `received` is the message's encoded size.
     async fn run(
+        &self,
+        signal: Signal,
+        count: usize,
+        received: u64,
+        prepare: impl FnOnce() -> Prepared + Send + 'static,
+    ) -> Result<ExportResult, Status> {
+        let started = std::time::Instant::now();
+        let result = self.run_uncounted(signal, count, prepare).await;
+        let code = match &result {
+            Ok(_) => Code::Ok,
+            Err(status) => status.code(),
+        };
+        self.ingest.count_request(
+            Protocol::Grpc,
+            signal.metric(),
+            grpc_code_name(code),
+            started,
+            received,
+        );
+        result
+    }
+
+    async fn run_uncounted(
         &self,
         signal: Signal,
         count: usize,
@@ -79,18 +121,15 @@ impl OtlpGrpc {
             prepare()
         };
         if prepared.entries.is_empty() && prepared.rejected > 0 {
-            self.ingest.metrics.rejected(
-                signal,
-                crate::metrics::RejectReason::Invalid,
-                prepared.rejected,
+            self.ingest.metrics.health().spans_rejected(
+                signal.metric(),
+                RejectReason::Validation,
+                prepared.rejected as u64,
             );
-            self.ingest
-                .metrics
-                .request(Transport::Grpc, signal, Outcome::Malformed);
             return Err(Status::invalid_argument(prepared.message));
         }
         self.ingest
-            .commit(prepared, Transport::Grpc, signal)
+            .commit(prepared, signal)
             .await
             .map_err(|err| status_for(&err, Duration::from_secs(self.ingest.retry_after_secs)))
     }
@@ -110,6 +149,29 @@ fn status_for(err: &SubmitError, retry_after: Duration) -> Status {
     }
 }
 
+/// The gRPC code name used as the `code` label (`OK`, `RESOURCE_EXHAUSTED` …).
+pub(super) fn grpc_code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
 fn partial(result: &ExportResult) -> Option<(i64, String)> {
     (result.rejected > 0 || !result.message.is_empty()).then(|| {
         (
@@ -126,6 +188,7 @@ impl TraceService for OtlpGrpc {
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
         let request = request.into_inner();
+        let received = request.encoded_len() as u64;
         let count = request
             .resource_spans
             .iter()
@@ -134,7 +197,7 @@ impl TraceService for OtlpGrpc {
             .sum();
         let limits = self.ingest.limits.clone();
         let result = self
-            .run(Signal::Traces, count, move || {
+            .run(Signal::Traces, count, received, move || {
                 Prepared::spans(cairn_model::otlp::spans_from_request(request, &limits))
             })
             .await?;
@@ -156,6 +219,7 @@ impl LogsService for OtlpGrpc {
         request: Request<ExportLogsServiceRequest>,
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
         let request = request.into_inner();
+        let received = request.encoded_len() as u64;
         let count = request
             .resource_logs
             .iter()
@@ -164,7 +228,7 @@ impl LogsService for OtlpGrpc {
             .sum();
         let limits = self.ingest.limits.clone();
         let result = self
-            .run(Signal::Logs, count, move || {
+            .run(Signal::Logs, count, received, move || {
                 Prepared::logs(cairn_model::otlp::logs_from_request(request, &limits))
             })
             .await?;

@@ -1,4 +1,6 @@
-//! OTLP/HTTP: `POST /v1/traces` and `POST /v1/logs`, per the OTLP specification.
+//! OTLP/HTTP: `POST /v1/traces` and `POST /v1/logs`, per the OTLP specification (`POST /v1/metrics`:
+//! see [`super::metrics`]). Every request is counted in `cairn_ingest_requests_total` with its
+//! HTTP status as `code`.
 //!
 //! | Request | Answer |
 //! |---|---|
@@ -38,9 +40,9 @@ use prost::Message as _;
 use tokio_stream::StreamExt as _;
 
 use super::rpc::RpcStatus;
-use super::{ExportResult, Ingest, Prepared};
-use crate::metrics::{Outcome, RejectReason, Signal, Transport};
+use super::{ExportResult, Ingest, Prepared, Signal};
 use crate::pipeline::appender::SubmitError;
+use cairn_metrics::{Protocol, RejectReason};
 
 /// Bodies at least this large are decompressed and decoded on the blocking pool, not the request
 /// task.
@@ -51,6 +53,7 @@ pub(crate) fn router(ingest: Arc<Ingest>) -> Router {
     Router::new()
         .route("/v1/traces", post(export_traces))
         .route("/v1/logs", post(export_logs))
+        .route("/v1/metrics", post(super::metrics::export_http))
         // The limit is enforced by `read_body`, after decompression.
         .layer(DefaultBodyLimit::disable())
         .with_state(ingest)
@@ -74,20 +77,39 @@ async fn export_logs(
 
 /// Why a request failed before its records reached the ledger.
 #[derive(Debug)]
-enum Reject {
+pub(super) enum Reject {
     UnsupportedMediaType(String),
     TooLarge(String),
     Malformed(String),
     Internal(String),
 }
 
+/// Handles one request and counts it (`cairn_ingest_requests_total` and friends).
 async fn export(ingest: &Ingest, signal: Signal, headers: &HeaderMap, body: Body) -> Response {
+    let started = std::time::Instant::now();
+    let mut received = 0;
+    let response = export_counted(ingest, signal, headers, body, &mut received).await;
+    // The `code` label is the HTTP status number (`"200"`).
+    ingest.count_request(
+        Protocol::Http,
+        signal.metric(),
+        response.status().as_str(),
+        started,
+        received,
+    );
+    response
+}
+
+async fn export_counted(
+    ingest: &Ingest,
+    signal: Signal,
+    headers: &HeaderMap,
+    body: Body,
+    received: &mut u64,
+) -> Response {
     let format = match content_format(headers) {
         Ok(format) => format,
         Err(message) => {
-            ingest
-                .metrics
-                .request(Transport::Http, signal, Outcome::Unsupported);
             return (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -96,32 +118,27 @@ async fn export(ingest: &Ingest, signal: Signal, headers: &HeaderMap, body: Body
                 .into_response();
         }
     };
-    let prepared = match prepare(ingest, signal, format, headers, body).await {
+    let health = ingest.metrics.health();
+    let prepared = match prepare(ingest, signal, format, headers, body, received).await {
         // Nothing valid at all: the request as a whole is invalid (400), not a partial success.
         Ok(prepared) if prepared.entries.is_empty() && prepared.rejected > 0 => {
-            ingest
-                .metrics
-                .rejected(signal, RejectReason::Invalid, prepared.rejected);
-            Err(Reject::Malformed(prepared.message))
+            health.spans_rejected(
+                signal.metric(),
+                RejectReason::Validation,
+                prepared.rejected as u64,
+            );
+            return error_response(format, StatusCode::BAD_REQUEST, &prepared.message, None);
         }
         other => other,
     };
     let prepared = match prepared {
         Ok(prepared) => prepared,
         Err(reject) => {
-            let (status, outcome, message) = match reject {
-                Reject::UnsupportedMediaType(m) => {
-                    (StatusCode::UNSUPPORTED_MEDIA_TYPE, Outcome::Unsupported, m)
-                }
-                Reject::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, Outcome::TooLarge, m),
-                Reject::Malformed(m) => (StatusCode::BAD_REQUEST, Outcome::Malformed, m),
-                Reject::Internal(m) => (StatusCode::INTERNAL_SERVER_ERROR, Outcome::Internal, m),
-            };
-            ingest.metrics.request(Transport::Http, signal, outcome);
+            let (status, message) = reject_status(reject, health, signal.metric());
             return error_response(format, status, &message, None);
         }
     };
-    match ingest.commit(prepared, Transport::Http, signal).await {
+    match ingest.commit(prepared, signal).await {
         Ok(result) => success_response(format, signal, &result),
         Err(err) => {
             let status = match err {
@@ -138,6 +155,27 @@ async fn export(ingest: &Ingest, signal: Signal, headers: &HeaderMap, body: Body
     }
 }
 
+/// The status and message for a request refused before decoding finished. Its records cannot be
+/// counted, so a refused request counts as one rejected record (`too_large` or `malformed`).
+pub(super) fn reject_status(
+    reject: Reject,
+    health: &cairn_metrics::CairnMetrics,
+    signal: cairn_metrics::Signal,
+) -> (StatusCode, String) {
+    match reject {
+        Reject::UnsupportedMediaType(m) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, m),
+        Reject::TooLarge(m) => {
+            health.spans_rejected(signal, RejectReason::TooLarge, 1);
+            (StatusCode::PAYLOAD_TOO_LARGE, m)
+        }
+        Reject::Malformed(m) => {
+            health.spans_rejected(signal, RejectReason::Malformed, 1);
+            (StatusCode::BAD_REQUEST, m)
+        }
+        Reject::Internal(m) => (StatusCode::INTERNAL_SERVER_ERROR, m),
+    }
+}
+
 /// Reads, decompresses, decodes, validates, normalizes and encodes the request's records.
 async fn prepare(
     ingest: &Ingest,
@@ -145,6 +183,7 @@ async fn prepare(
     format: Format,
     headers: &HeaderMap,
     body: Body,
+    received: &mut u64,
 ) -> Result<Prepared, Reject> {
     let gzip = content_gzip(headers)?;
     let limit = ingest.max_body_bytes;
@@ -157,6 +196,7 @@ async fn prepare(
         return Err(too_large(limit));
     }
     let raw = read_body(body, limit).await?;
+    *received = raw.len() as u64;
     // Gzip inflates roughly tenfold on OTLP payloads.
     let blocking =
         raw.len() >= BLOCKING_THRESHOLD || (gzip && raw.len() >= BLOCKING_THRESHOLD / 16);
@@ -185,12 +225,12 @@ async fn prepare(
     }
 }
 
-fn too_large(limit: usize) -> Reject {
+pub(super) fn too_large(limit: usize) -> Reject {
     Reject::TooLarge(format!("request body exceeds the limit of {limit} bytes"))
 }
 
 /// Collects the body, refusing it as soon as it exceeds `limit` bytes.
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, Reject> {
+pub(super) async fn read_body(body: Body, limit: usize) -> Result<Bytes, Reject> {
     let mut stream = body.into_data_stream();
     let mut buf = BytesMut::new();
     while let Some(chunk) = stream.next().await {
@@ -205,7 +245,7 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, Reject> {
 }
 
 /// Inflates a gzip body (multi-member), allocating at most `limit + 1` bytes.
-fn gunzip(raw: &[u8], limit: usize) -> Result<Vec<u8>, Reject> {
+pub(super) fn gunzip(raw: &[u8], limit: usize) -> Result<Vec<u8>, Reject> {
     let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
     let mut out = Vec::with_capacity(raw.len().saturating_mul(4).min(limit));
     flate2::read::MultiGzDecoder::new(raw)
@@ -234,7 +274,7 @@ fn content_format(headers: &HeaderMap) -> Result<Format, String> {
 }
 
 /// Whether the body is gzip-compressed; other encodings are refused.
-fn content_gzip(headers: &HeaderMap) -> Result<bool, Reject> {
+pub(super) fn content_gzip(headers: &HeaderMap) -> Result<bool, Reject> {
     let Some(value) = headers.get(header::CONTENT_ENCODING) else {
         return Ok(false);
     };
@@ -300,7 +340,7 @@ fn success_response(format: Format, signal: Signal, result: &ExportResult) -> Re
         .into_response()
 }
 
-fn error_response(
+pub(super) fn error_response(
     format: Format,
     status: StatusCode,
     message: &str,

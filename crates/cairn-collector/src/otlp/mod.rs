@@ -8,6 +8,7 @@
 
 pub(crate) mod grpc;
 pub(crate) mod http;
+pub(crate) mod metrics;
 mod rpc;
 
 use std::sync::Arc;
@@ -16,11 +17,29 @@ use cairn_ledger::MAX_ENTRY_LEN;
 use cairn_model::codec;
 use cairn_model::otlp::{DecodedLogs, DecodedSpans, Limits, Rejection};
 
-use crate::metrics::{Metrics, Outcome, RejectReason, Signal, Transport};
+use cairn_metrics::{Metrics, Protocol, RejectReason};
+
 use crate::pipeline::appender::{Appender, SubmitError};
 
 /// At most this many rejection reasons are spelled out in a `partial_success` message.
 const MAX_REASONS: usize = 5;
+
+/// The OTLP signal a trace or log request carries (`/v1/metrics` is handled by [`metrics`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Signal {
+    Traces,
+    Logs,
+}
+
+impl Signal {
+    /// The `signal` label value.
+    pub(crate) fn metric(self) -> cairn_metrics::Signal {
+        match self {
+            Self::Traces => cairn_metrics::Signal::Traces,
+            Self::Logs => cairn_metrics::Signal::Logs,
+        }
+    }
+}
 
 /// Records ready to append, and what was rejected on the way.
 #[derive(Debug)]
@@ -115,42 +134,52 @@ pub(crate) struct Ingest {
 }
 
 impl Ingest {
-    /// Makes the prepared records durable and counts the outcome.
+    /// Makes the prepared records durable and counts accepted and rejected records (the
+    /// transport counts the request itself, once it knows its answer).
     pub(crate) async fn commit(
         &self,
         prepared: Prepared,
-        transport: Transport,
         signal: Signal,
     ) -> Result<ExportResult, SubmitError> {
-        let accepted = prepared.entries.len();
-        self.metrics
-            .rejected(signal, RejectReason::Invalid, prepared.rejected);
+        let health = self.metrics.health();
+        let signal = signal.metric();
+        let accepted = prepared.entries.len() as u64;
+        if prepared.rejected > 0 {
+            health.spans_rejected(signal, RejectReason::Validation, prepared.rejected as u64);
+        }
         match self.appender.submit(prepared.entries).await {
             Ok(_) => {
-                self.metrics.accepted(signal, accepted);
-                let outcome = if prepared.rejected > 0 {
-                    Outcome::Partial
-                } else {
-                    Outcome::Ok
-                };
-                self.metrics.request(transport, signal, outcome);
+                health.spans_accepted(signal, accepted);
                 Ok(ExportResult {
                     rejected: prepared.rejected,
                     message: prepared.message,
                 })
             }
             Err(err) => {
-                let (outcome, reason) = match err {
-                    SubmitError::QueueFull { .. } => (Outcome::QueueFull, RejectReason::QueueFull),
-                    SubmitError::DiskFull(_) => (Outcome::DiskFull, RejectReason::DiskFull),
-                    SubmitError::ShuttingDown => (Outcome::Unavailable, RejectReason::Unavailable),
-                    SubmitError::Ledger(_) => (Outcome::Internal, RejectReason::Internal),
+                let reason = match err {
+                    SubmitError::QueueFull { .. } => RejectReason::Overload,
+                    SubmitError::DiskFull(_)
+                    | SubmitError::ShuttingDown
+                    | SubmitError::Ledger(_) => RejectReason::Unavailable,
                 };
-                self.metrics.rejected(signal, reason, accepted);
-                self.metrics.request(transport, signal, outcome);
+                health.spans_rejected(signal, reason, accepted);
                 Err(err)
             }
         }
+    }
+
+    /// Counts one request: `code` is the HTTP status or gRPC code name of its answer.
+    pub(crate) fn count_request(
+        &self,
+        protocol: Protocol,
+        signal: cairn_metrics::Signal,
+        code: &str,
+        started: std::time::Instant,
+        body_len: u64,
+    ) {
+        self.metrics
+            .health()
+            .ingest_request(protocol, signal, code, started.elapsed(), body_len);
     }
 }
 

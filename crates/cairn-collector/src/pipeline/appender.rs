@@ -25,7 +25,7 @@ use cairn_ledger::Ledger;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
-use crate::metrics::Metrics;
+use cairn_metrics::CairnMetrics as Metrics;
 
 /// Why records were not made durable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -202,9 +202,12 @@ fn write_batch(
     for (entries, _) in jobs.iter() {
         refs.extend(entries.iter().map(Vec::as_slice));
     }
+    let started = std::time::Instant::now();
     let result = ledger.append(&refs).map_err(|e| classify(&e));
     drop(refs);
-    metrics.append_batch();
+    metrics.ledger_append(started.elapsed());
+    let stats = ledger.stats();
+    metrics.set_ledger_size(stats.entries, stats.bytes);
     match result {
         Ok(range) => {
             debug_assert_eq!(range.end - range.start, records as u64);

@@ -25,7 +25,9 @@ use cairn_model::Record;
 use cairn_store::Store;
 use parking_lot::Mutex;
 
-use crate::metrics::Metrics;
+use cairn_metrics::AgentMetrics;
+
+use super::LedgerWatch;
 
 /// How long the indexer sleeps in `wait_for_size` before re-checking for shutdown.
 const POLL: Duration = Duration::from_millis(100);
@@ -123,7 +125,8 @@ impl Indexer {
         mut store: Store,
         cursor: u64,
         batch: usize,
-        metrics: Arc<Metrics>,
+        agents: Arc<AgentMetrics>,
+        watch: Arc<LedgerWatch>,
     ) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let status = Arc::new(IndexStatus::new(cursor));
@@ -132,7 +135,16 @@ impl Indexer {
             .spawn({
                 let stop = Arc::clone(&stop);
                 let status = Arc::clone(&status);
-                move || run(&ledger, &mut store, &status, &stop, batch.max(1), &metrics)
+                move || {
+                    let ctx = Context {
+                        ledger: &ledger,
+                        status: &status,
+                        stop: &stop,
+                        agents: &agents,
+                        watch: &watch,
+                    };
+                    run(&ctx, &mut store, batch.max(1));
+                }
             })?;
         Ok(Self {
             stop,
@@ -163,19 +175,29 @@ impl Drop for Indexer {
     }
 }
 
-fn run(
-    ledger: &Ledger,
-    store: &mut Store,
-    status: &IndexStatus,
-    stop: &AtomicBool,
-    batch: usize,
-    metrics: &Metrics,
-) {
+/// What the indexer thread works with.
+struct Context<'a> {
+    ledger: &'a Ledger,
+    status: &'a IndexStatus,
+    stop: &'a AtomicBool,
+    agents: &'a AgentMetrics,
+    watch: &'a LedgerWatch,
+}
+
+fn run(ctx: &Context<'_>, store: &mut Store, batch: usize) {
+    let Context {
+        ledger,
+        status,
+        stop,
+        agents,
+        watch,
+    } = *ctx;
     let mut cursor = status.cursor();
     let mut backoff = Duration::from_millis(50);
     loop {
         let size = ledger.size();
         status.observe(size, cursor);
+        watch.refresh(ledger, status);
         if cursor >= size {
             if stop.load(Ordering::Acquire) {
                 return;
@@ -183,7 +205,7 @@ fn run(
             ledger.wait_for_size(cursor, POLL);
             continue;
         }
-        match index_batch(ledger, store, cursor, batch, metrics) {
+        match index_batch(ledger, store, cursor, batch, Some(agents)) {
             Ok(next) => {
                 cursor = next;
                 status.advanced(next);
@@ -204,13 +226,16 @@ fn run(
 }
 
 /// Reads up to `max` entries from `cursor`, applies them in one transaction and returns the new
-/// cursor.
+/// cursor. Once the transaction is committed, `agents` observes each decoded record — exactly
+/// once, because a failed batch is retried from the same cursor before anything is observed.
+/// Entries indexed before a restart are not observed again: agent metrics count from process
+/// start.
 pub(crate) fn index_batch(
     ledger: &Ledger,
     store: &mut Store,
     cursor: u64,
     max: usize,
-    metrics: &Metrics,
+    agents: Option<&AgentMetrics>,
 ) -> Result<u64, IndexError> {
     let entries = ledger
         .read_range(cursor, max)
@@ -229,7 +254,13 @@ pub(crate) fn index_batch(
             }
         }
     }
-    metrics.undecodable(undecodable);
+    if undecodable > 0 {
+        tracing::warn!(
+            undecodable,
+            start = cursor,
+            "ledger entries skipped by the index"
+        );
+    }
     let next = cursor + entries.len() as u64;
     store
         .apply(&records, next)
@@ -237,5 +268,10 @@ pub(crate) fn index_batch(
             start: cursor,
             source,
         })?;
+    if let Some(agents) = agents {
+        for (_, record) in &records {
+            agents.observe(record);
+        }
+    }
     Ok(next)
 }

@@ -15,13 +15,13 @@ pub(crate) mod indexer;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use cairn_ledger::Ledger;
+use cairn_metrics::{CairnMetrics, Metrics};
 use cairn_store::Store;
 
 pub use indexer::IndexError;
-
-use crate::metrics::Metrics;
 
 /// What [`reindex`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +62,7 @@ pub fn reindex(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<ReindexReport, ReindexError> {
     let ledger_dir = config.ledger_dir();
-    let ledger = open_ledger(&ledger_dir, config).map_err(|source| ReindexError::Ledger {
+    let ledger = open_ledger(&ledger_dir, config, None).map_err(|source| ReindexError::Ledger {
         path: ledger_dir.clone(),
         source,
     })?;
@@ -73,7 +73,6 @@ pub fn reindex(
     };
     let mut store = Store::open(&index_path).map_err(store_err)?;
     store.reset().map_err(store_err)?;
-    let metrics = Metrics::new();
     let total = ledger.size();
     let mut cursor = 0;
     progress(0, total);
@@ -83,7 +82,7 @@ pub fn reindex(
             &mut store,
             cursor,
             config.pipeline.index_batch_entries.max(1),
-            &metrics,
+            None,
         )?;
         progress(cursor, total);
     }
@@ -95,13 +94,19 @@ pub fn reindex(
 }
 
 /// Opens the ledger with the options from `config`.
+/// `health`, when given, observes every fsync.
 pub(crate) fn open_ledger(
     dir: &Path,
     config: &crate::Config,
+    health: Option<Arc<CairnMetrics>>,
 ) -> Result<Ledger, cairn_ledger::OpenError> {
+    let fsync_observer = health.map(|health| -> cairn_ledger::FsyncObserver {
+        Arc::new(move |took| health.ledger_fsync(took))
+    });
     let opts = cairn_ledger::LedgerOptions {
         origin: config.ledger.origin.clone(),
         checkpoint_interval: config.ledger.checkpoint_interval,
+        fsync_observer,
         ..cairn_ledger::LedgerOptions::default()
     };
     Ledger::open(dir, opts)
@@ -114,6 +119,53 @@ pub(crate) struct Pipeline {
     pub(crate) appender: Arc<appender::Appender>,
     pub(crate) indexer: indexer::Indexer,
     pub(crate) metrics: Arc<Metrics>,
+    pub(crate) watch: Arc<LedgerWatch>,
+}
+
+/// Copies the ledger's counters and the index lag into the health gauges; called by the indexer
+/// after each step and at scrape time.
+#[derive(Debug)]
+pub(crate) struct LedgerWatch {
+    health: Arc<CairnMetrics>,
+    /// `checkpoints_signed` already counted, so concurrent refreshes count each checkpoint once.
+    checkpoints_seen: AtomicU64,
+}
+
+impl LedgerWatch {
+    /// Starts from the ledger as opened: its latest checkpoint sets the timestamp gauge without
+    /// being counted as signed by this process.
+    pub(crate) fn new(health: Arc<CairnMetrics>, ledger: &Ledger) -> Self {
+        let stats = ledger.stats();
+        health.set_ledger_size(stats.entries, stats.bytes);
+        if let Some(at) = stats.last_checkpoint_unix_secs {
+            health.set_last_checkpoint(at as f64);
+        }
+        Self {
+            health,
+            checkpoints_seen: AtomicU64::new(stats.checkpoints_signed),
+        }
+    }
+
+    pub(crate) fn refresh(&self, ledger: &Ledger, index: &indexer::IndexStatus) {
+        let stats = ledger.stats();
+        self.health.set_ledger_size(stats.entries, stats.bytes);
+        let seen = self
+            .checkpoints_seen
+            .fetch_max(stats.checkpoints_signed, Ordering::AcqRel);
+        if let Some(at) = stats.last_checkpoint_unix_secs {
+            if stats.checkpoints_signed > seen {
+                for _ in seen..stats.checkpoints_signed {
+                    self.health.checkpoint_signed(at as f64);
+                }
+            } else {
+                self.health.set_last_checkpoint(at as f64);
+            }
+        }
+        self.health.set_index_lag(
+            stats.entries.saturating_sub(index.cursor()),
+            index.lag_seconds(),
+        );
+    }
 }
 
 impl Pipeline {
@@ -122,6 +174,7 @@ impl Pipeline {
     pub(crate) fn shutdown(&self) -> Result<(), cairn_ledger::CloseError> {
         self.appender.close();
         self.indexer.finish();
+        self.metrics.agents().flush();
         self.ledger.close()
     }
 }

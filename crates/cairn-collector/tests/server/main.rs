@@ -292,7 +292,12 @@ fn a_full_queue_answers_429_with_retry_after_and_loses_nothing_acknowledged() {
         acked.load(Ordering::SeqCst)
     );
     let metrics = srv.get("/metrics").1;
-    assert!(metrics.contains("outcome=\"queue_full\""), "{metrics}");
+    for needle in [
+        "cairn_ingest_requests_total{protocol=\"http\",signal=\"traces\",code=\"429\"}",
+        "cairn_ingest_spans_rejected_total{signal=\"traces\",reason=\"overload\"}",
+    ] {
+        assert!(metrics.contains(needle), "missing {needle}: {metrics}");
+    }
 }
 
 #[test]
@@ -365,6 +370,15 @@ fn grpc_export_and_status_codes() {
     srv.wait_indexed();
     let trace = srv.get_json(&format!("/api/v1/traces/{}", hex(&trace_id(9))));
     assert_eq!(shape(&trace), expected_shape(9));
+    let metrics = srv.get("/metrics").1;
+    for needle in [
+        "cairn_ingest_requests_total{protocol=\"grpc\",signal=\"traces\",code=\"OK\"} 2",
+        "cairn_ingest_requests_total{protocol=\"grpc\",signal=\"traces\",code=\"INVALID_ARGUMENT\"} 1",
+        "cairn_ingest_spans_accepted_total{signal=\"traces\"} 5",
+        "cairn_ingest_spans_rejected_total{signal=\"traces\",reason=\"validation\"} 4",
+    ] {
+        assert!(metrics.contains(needle), "missing {needle}: {metrics}");
+    }
 }
 
 #[test]
@@ -555,14 +569,25 @@ fn health_ready_metrics_and_web_ui() {
     assert_eq!(ready["index_lag_entries"], 0);
     let metrics = srv.get("/metrics").1;
     for needle in [
-        "cairn_ingest_requests_total{transport=\"http\",signal=\"traces\",outcome=\"ok\"} 1",
-        "cairn_ingest_accepted_total{signal=\"traces\"} 3",
+        "cairn_ingest_requests_total{protocol=\"http\",signal=\"traces\",code=\"200\"} 1",
+        "cairn_ingest_spans_accepted_total{signal=\"traces\"} 3",
         "cairn_ledger_entries 3",
         "cairn_index_lag_entries 0",
         "cairn_index_lag_seconds",
+        "cairn_build_info{version=",
+        "cairn_runtime_workers",
     ] {
         assert!(metrics.contains(needle), "missing {needle}: {metrics}");
     }
+    // The indexed run's tool call shows up in the agent metrics.
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("cairn_tool_calls_total{")
+                && l.contains("tool=\"web_search\"")
+                && l.ends_with(" 1")),
+        "no tool call counted: {metrics}"
+    );
     let (status, page) = srv.get("/");
     assert_eq!(status, 200);
     assert!(
@@ -618,5 +643,84 @@ fn shutdown_restart_and_reindex_keep_everything() {
     for seed in 20..25 {
         let trace = srv.get_json(&format!("/api/v1/traces/{}", hex(&trace_id(seed))));
         assert_eq!(shape(&trace), expected_shape(seed));
+    }
+}
+
+#[test]
+fn otlp_metrics_are_accepted_and_exposed() {
+    use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
+    use opentelemetry_proto::tonic::collector::metrics::v1::{
+        ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+    };
+    use opentelemetry_proto::tonic::metrics::v1::{
+        Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, metric, number_data_point,
+    };
+    use prost::Message as _;
+
+    let srv = TestServer::start(|_| {});
+    let request = ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![Metric {
+                    name: "queue.depth".to_owned(),
+                    data: Some(metric::Data::Gauge(Gauge {
+                        data_points: vec![NumberDataPoint {
+                            time_unix_nano: 1,
+                            value: Some(number_data_point::Value::AsInt(7)),
+                            ..Default::default()
+                        }],
+                    })),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let answer = post(
+        &srv.http_url("/v1/metrics"),
+        &[PROTOBUF],
+        &request.encode_to_vec(),
+    );
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    let response = ExportMetricsServiceResponse::decode(answer.body.as_slice()).unwrap();
+    assert_eq!(response.partial_success, None);
+
+    let json = post(
+        &srv.http_url("/v1/metrics"),
+        &[("content-type", "application/json")],
+        b"{}",
+    );
+    assert_eq!(json.status, 415, "{}", String::from_utf8_lossy(&json.body));
+
+    let endpoint = format!("http://{}", srv.grpc);
+    let mut over_grpc = request.clone();
+    over_grpc.resource_metrics[0].scope_metrics[0].metrics[0].name = "jobs.running".to_owned();
+    let response = srv.runtime.block_on(async {
+        let mut client = MetricsServiceClient::connect(endpoint).await.unwrap();
+        client.export(over_grpc).await.unwrap().into_inner()
+    });
+    assert_eq!(response.partial_success, None);
+
+    let metrics = srv.get("/metrics").1;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "queue_depth{job=\"unknown_service\"} 7.0"),
+        "OTLP gauge not exposed: {metrics}"
+    );
+    for needle in [
+        "cairn_ingest_requests_total{protocol=\"http\",signal=\"metrics\",code=\"200\"} 1",
+        "cairn_ingest_requests_total{protocol=\"http\",signal=\"metrics\",code=\"415\"} 1",
+        "cairn_ingest_requests_total{protocol=\"grpc\",signal=\"metrics\",code=\"OK\"} 1",
+        "cairn_ingest_spans_accepted_total{signal=\"metrics\"} 2",
+        "jobs_running{job=\"unknown_service\"} 7.0",
+    ] {
+        assert!(metrics.contains(needle), "missing {needle}: {metrics}");
     }
 }

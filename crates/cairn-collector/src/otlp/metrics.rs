@@ -1,0 +1,182 @@
+//! OTLP metrics: `POST /v1/metrics` and `opentelemetry.proto.collector.metrics.v1.MetricsService/Export`.
+//!
+//! Metric data points are not audit records: they skip the ledger and go straight to
+//! [`cairn_metrics::OtlpMetricsSink`], which re-exposes them on `/metrics` under their
+//! OpenTelemetry → Prometheus names. Answers follow OTLP: `200`/`OK`, with `partial_success`
+//! (`rejected_data_points` and the reasons) when some points were dropped.
+//!
+//! Over HTTP only protobuf is accepted (`application/x-protobuf`, optionally gzip); OTLP/JSON gets
+//! 415 with a message saying so. Requests are counted with `signal="metrics"`.
+
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use cairn_metrics::{IngestReport, Protocol, RejectReason, Signal};
+use cairn_model::otlp::Format;
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::MetricsService;
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use prost::Message as _;
+use std::sync::Arc;
+use tonic::{Request, Status};
+
+use super::Ingest;
+use super::grpc::{OtlpGrpc, grpc_code_name};
+use super::http::{
+    Reject, content_gzip, error_response, gunzip, read_body, reject_status, too_large,
+};
+
+/// Bodies at least this large are decoded and ingested on the blocking pool.
+const BLOCKING_THRESHOLD: usize = 256 * 1024;
+
+/// `POST /v1/metrics`.
+pub(super) async fn export_http(
+    State(ingest): State<Arc<Ingest>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let mut received = 0;
+    let response = export_counted(&ingest, &headers, body, &mut received).await;
+    ingest.count_request(
+        Protocol::Http,
+        Signal::Metrics,
+        response.status().as_str(),
+        started,
+        received,
+    );
+    response
+}
+
+async fn export_counted(
+    ingest: &Ingest,
+    headers: &HeaderMap,
+    body: Body,
+    received: &mut u64,
+) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if Format::from_content_type(content_type) != Some(Format::Protobuf) {
+        let message = format!(
+            "unsupported content-type {content_type:?} on /v1/metrics: only OTLP/protobuf \
+             (application/x-protobuf) is accepted here"
+        );
+        return (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            message,
+        )
+            .into_response();
+    }
+    let health = ingest.metrics.health();
+    match decode_and_ingest(ingest, headers, body, received).await {
+        Ok(report) => {
+            count_report(ingest, &report);
+            let body = response_for(report).encode_to_vec();
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, Format::Protobuf.content_type())],
+                body,
+            )
+                .into_response()
+        }
+        Err(reject) => {
+            let (status, message) = reject_status(reject, health, Signal::Metrics);
+            error_response(Format::Protobuf, status, &message, None)
+        }
+    }
+}
+
+async fn decode_and_ingest(
+    ingest: &Ingest,
+    headers: &HeaderMap,
+    body: Body,
+    received: &mut u64,
+) -> Result<IngestReport, Reject> {
+    let gzip = content_gzip(headers)?;
+    let limit = ingest.max_body_bytes;
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && len > limit as u64
+    {
+        return Err(too_large(limit));
+    }
+    let raw = read_body(body, limit).await?;
+    *received = raw.len() as u64;
+    let blocking =
+        raw.len() >= BLOCKING_THRESHOLD || (gzip && raw.len() >= BLOCKING_THRESHOLD / 16);
+    let sink = Arc::clone(ingest.metrics.otlp());
+    let work = move || -> Result<IngestReport, Reject> {
+        let body = if gzip {
+            Bytes::from(gunzip(&raw, limit)?)
+        } else {
+            raw
+        };
+        let request = ExportMetricsServiceRequest::decode(body)
+            .map_err(|e| Reject::Malformed(format!("invalid OTLP metrics request: {e}")))?;
+        Ok(sink.ingest(request))
+    };
+    if blocking {
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| Reject::Internal(format!("decoding task failed: {e}")))?
+    } else {
+        work()
+    }
+}
+
+/// Counts accepted and rejected data points.
+fn count_report(ingest: &Ingest, report: &IngestReport) {
+    let health = ingest.metrics.health();
+    health.spans_accepted(Signal::Metrics, report.accepted);
+    health.spans_rejected(Signal::Metrics, RejectReason::Validation, report.rejected);
+}
+
+fn response_for(report: IngestReport) -> ExportMetricsServiceResponse {
+    ExportMetricsServiceResponse {
+        partial_success: (report.rejected > 0).then(|| ExportMetricsPartialSuccess {
+            rejected_data_points: i64::try_from(report.rejected).unwrap_or(i64::MAX),
+            error_message: report.message,
+        }),
+    }
+}
+
+#[tonic::async_trait]
+impl MetricsService for OtlpGrpc {
+    async fn export(
+        &self,
+        request: Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, Status> {
+        let started = Instant::now();
+        let request = request.into_inner();
+        let received = request.encoded_len() as u64;
+        let ingest = self.ingest();
+        let sink = Arc::clone(ingest.metrics.otlp());
+        let result = tokio::task::spawn_blocking(move || sink.ingest(request))
+            .await
+            .map_err(|e| Status::internal(format!("ingest task failed: {e}")));
+        let code = match &result {
+            Ok(_) => tonic::Code::Ok,
+            Err(status) => status.code(),
+        };
+        ingest.count_request(
+            Protocol::Grpc,
+            Signal::Metrics,
+            grpc_code_name(code),
+            started,
+            received,
+        );
+        let report = result?;
+        count_report(ingest, &report);
+        Ok(tonic::Response::new(response_for(report)))
+    }
+}
