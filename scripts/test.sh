@@ -24,6 +24,13 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
+# Debian packages: Prometheus + promtool + Alertmanager (mixin checks and the live alerting test),
+# jsonnet (renders the mixin), Chromium (the web UI test), Node.js + npm (drives Chromium).
+apt_install prometheus prometheus-alertmanager jsonnet chromium
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  apt_install nodejs npm
+fi
+
 # Python OpenTelemetry SDK: the integration tests drive `cairn serve` with the real client.
 if ! python3 -c 'import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http, opentelemetry.exporter.otlp.proto.grpc' 2>/dev/null; then
   log "installing Python test dependencies"
@@ -38,5 +45,11 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 log "cargo test"
 cargo test --workspace --locked
+
+log "monitoring mixin: render drift, promtool check/test, dashboards"
+scripts/check-mixin.sh
+
+log "end to end: cairn serve --demo with the web UI in Chromium and alerts in Prometheus"
+scripts/e2e.sh
 
 log "all checks passed"

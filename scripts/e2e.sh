@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# End-to-end checks against a real `cairn serve --demo`, with real peers:
+#   1. the web UI in headless Chromium (tests/browser/run.sh);
+#   2. the monitoring mixin with Debian's Prometheus scraping the live /metrics
+#      (scripts/live-prometheus-test.sh), including an injected misbehaviour that must raise its alert.
+# Usage: scripts/e2e.sh [path-to-cairn-binary]   (default: target/debug/cairn, built if missing)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bin=${1:-target/debug/cairn}
+[ -x "$bin" ] || cargo build -p cairn --locked
+bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+"$bin" serve --data-dir "$work/data" --otlp-http-addr 127.0.0.1:0 --otlp-grpc-addr 127.0.0.1:0 \
+  --api-addr 127.0.0.1:0 --addrs-file "$work/addrs.json" --demo >"$work/serve.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do
+  [ -s "$work/addrs.json" ] && break
+  kill -0 "${pids[0]}" 2>/dev/null || { cat "$work/serve.log" >&2; exit 1; }
+  sleep 0.2
+done
+[ -s "$work/addrs.json" ] || { echo "e2e: cairn serve did not start" >&2; cat "$work/serve.log" >&2; exit 1; }
+api=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["api"])' "$work/addrs.json")
+otlp=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["otlp_http"])' "$work/addrs.json")
+echo "e2e: cairn serve --demo at api=$api otlp=$otlp"
+
+# Misbehaviour the alerting must catch: a demo that calls one tool in a loop.
+"$bin" demo --endpoint "http://$otlp" --inject tool-loop --runs 400 --rate 4 >"$work/demo.log" 2>&1 &
+pids+=($!)
+
+echo "e2e: web UI in headless Chromium"
+CAIRN_OTLP_URL="http://$otlp" tests/browser/run.sh "http://$api"
+
+echo "e2e: monitoring mixin against live Prometheus"
+scripts/live-prometheus-test.sh --wait-alert CairnAgentToolLoop --alert-timeout 240 "$api"
+
+echo "e2e: all end-to-end checks passed"
