@@ -89,6 +89,9 @@ pub struct Config {
     /// `docs/metrics.md`). Not serialized: the price table is configuration input only.
     #[serde(skip_serializing)]
     pub metrics: cairn_metrics::MetricsConfig,
+    /// Exporters tailing the ledger (`[[exporters]]` tables with `kind = "elasticsearch"`,
+    /// `"otlp"` or `"jsonl"`; see `docs/exporters.md`). Several may run at once; none by default.
+    pub exporters: Vec<cairn_export::ExporterConfig>,
 }
 
 /// OTLP ingest listeners and limits.
@@ -151,6 +154,7 @@ impl Default for Config {
             ledger: LedgerConfig::default(),
             limits: cairn_model::Limits::default(),
             metrics: cairn_metrics::MetricsConfig::default(),
+            exporters: Vec::new(),
         }
     }
 }

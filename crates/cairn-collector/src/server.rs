@@ -42,6 +42,9 @@ pub enum ServeError {
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// An exporter's configuration is invalid or its state could not be opened.
+    #[error("cannot start the exporters: {0}")]
+    Exporters(#[source] cairn_export::SetupError),
     /// The data directory could not be created.
     #[error("cannot create data dir {path}: {source}")]
     DataDir {
@@ -129,6 +132,10 @@ pub struct RunningServer {
     tasks: Vec<(&'static str, JoinHandle<Result<(), String>>)>,
     pipeline: Arc<Pipeline>,
     api: Arc<ApiState>,
+    /// Exporter threads (ledger consumers with their own cursors) and their stop signal; they
+    /// stop after the ledger writer has drained, before the ledger closes.
+    exporters: Vec<cairn_export::ExporterHandle>,
+    export_shutdown: cairn_export::Shutdown,
 }
 
 async fn bind(what: &'static str, addr: &str) -> Result<TcpListener, ServeError> {
@@ -235,6 +242,21 @@ impl Server {
             }),
         ));
 
+        let export_shutdown = cairn_export::Shutdown::new();
+        let exporters = cairn_export::spawn_exporters(
+            Arc::clone(&pipeline.ledger),
+            &config.exporters,
+            &config.data_dir,
+            &export_shutdown,
+        )
+        .map_err(ServeError::Exporters)?;
+        if !exporters.is_empty() {
+            tasks.push((
+                "exporter metrics",
+                spawn_exporter_metrics(&exporters, &pipeline.metrics, shutdown_tx.subscribe()),
+            ));
+        }
+
         let verifier_key = pipeline.ledger.verifier_key();
         Ok(RunningServer {
             addrs,
@@ -244,8 +266,49 @@ impl Server {
             tasks,
             pipeline,
             api,
+            exporters,
+            export_shutdown,
         })
     }
+}
+
+/// Maps each exporter's counters to `cairn_exporter_*{exporter="<name>"}` once a second (the
+/// exporters count in atomics; this adds the deltas to the Prometheus counters).
+fn spawn_exporter_metrics(
+    exporters: &[cairn_export::ExporterHandle],
+    metrics: &Arc<Metrics>,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<Result<(), String>> {
+    let watched: Vec<_> = exporters
+        .iter()
+        .map(|e| (e.name.clone(), Arc::clone(&e.stats)))
+        .collect();
+    let health = Arc::clone(metrics.health());
+    tokio::spawn(async move {
+        let mut last = vec![cairn_export::StatsSnapshot::default(); watched.len()];
+        loop {
+            for ((name, stats), last) in watched.iter().zip(last.iter_mut()) {
+                let now = stats.snapshot();
+                health.exporter_sent(name, now.sent.saturating_sub(last.sent));
+                for _ in last.failed..now.failed {
+                    health.exporter_failed(name);
+                }
+                for _ in last.retried..now.retried {
+                    health.exporter_retried(name);
+                }
+                health.exporter_dead_lettered(
+                    name,
+                    now.dead_lettered.saturating_sub(last.dead_lettered),
+                );
+                health.set_exporter_lag(name, now.lag);
+                *last = now;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
+            }
+        }
+    })
 }
 
 fn spawn_axum(
@@ -407,6 +470,21 @@ impl RunningServer {
                 first_error.get_or_insert(ServeError::Serve { what, message });
             }
         }
+        self.export_shutdown.trigger();
+        let exporters = std::mem::take(&mut self.exporters);
+        let joined = tokio::task::spawn_blocking(move || {
+            exporters
+                .into_iter()
+                .map(|e| (e.name.clone(), e.join()))
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| ServeError::Thread(std::io::Error::other(e.to_string())))?;
+        for (name, result) in joined {
+            if let Err(err) = result {
+                tracing::error!(exporter = %name, error = %err, "exporter stopped with an error");
+            }
+        }
         let pipeline = Arc::clone(&self.pipeline);
         let closed = tokio::task::spawn_blocking(move || pipeline.shutdown())
             .await
@@ -423,6 +501,7 @@ impl RunningServer {
 
 impl Drop for RunningServer {
     fn drop(&mut self) {
+        self.export_shutdown.trigger();
         let _ = self.shutdown_tx.send(true);
         for (_, task) in &self.tasks {
             task.abort();

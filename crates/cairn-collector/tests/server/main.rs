@@ -724,3 +724,54 @@ fn otlp_metrics_are_accepted_and_exposed() {
         assert!(metrics.contains(needle), "missing {needle}: {metrics}");
     }
 }
+
+#[test]
+fn configured_exporters_tail_the_ledger_and_report_metrics() {
+    let exporter: cairn_export::ExporterConfig =
+        toml::from_str("kind = \"jsonl\"\nname = \"files\"").unwrap();
+    let srv = TestServer::start(|c| c.exporters = vec![exporter]);
+    post(
+        &srv.http_url("/v1/traces"),
+        &[PROTOBUF],
+        &protobuf(agent_run(31)),
+    );
+    srv.wait_indexed();
+    let dir = srv.config.data_dir.join("jsonl");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let lines = loop {
+        let lines: Vec<String> = std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .flat_map(|text| text.lines().map(str::to_owned).collect::<Vec<_>>())
+            .collect();
+        if lines.len() >= 3 || std::time::Instant::now() > deadline {
+            break lines;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(
+        lines.len(),
+        3,
+        "every span exactly once in {}",
+        dir.display()
+    );
+    for line in &lines {
+        let doc: Value = serde_json::from_str(line).unwrap();
+        assert!(
+            doc["trace"]["id"].is_string() || doc["trace.id"].is_string(),
+            "{line}"
+        );
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let metrics = srv.get("/metrics").1;
+        if metrics.contains("cairn_exporter_sent_total{exporter=\"files\"} 3") {
+            assert!(metrics.contains("cairn_exporter_lag_entries{exporter=\"files\"} 0"));
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{metrics}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
