@@ -41,6 +41,11 @@ echo "e2e: web UI in headless Chromium"
 CAIRN_OTLP_URL="http://$otlp" tests/browser/run.sh "http://$api"
 
 echo "e2e: monitoring mixin against live Prometheus"
-scripts/live-prometheus-test.sh --wait-alert CairnAgentToolLoop --alert-timeout 240 "$api"
+# Panels allowed to stay empty in this run, because their series only exist after an event the run
+# does not cause: no background ledger verification runs yet, the demo sends no invalid span and stays
+# under the label caps, and no exporter is configured here (exporters have their own tests).
+allow='^(Ledger verification|Records accepted and rejected|Label overflow|Exported|Exporter lag)$'
+scripts/live-prometheus-test.sh --allow-empty "$allow" --wait-alert CairnAgentToolLoop \
+  --panel-timeout 45 --alert-timeout 240 "$api"
 
 echo "e2e: all end-to-end checks passed"
