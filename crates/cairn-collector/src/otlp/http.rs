@@ -185,6 +185,29 @@ async fn prepare(
     body: Body,
     received: &mut u64,
 ) -> Result<Prepared, Reject> {
+    let limits = ingest.limits.clone();
+    decode_body(ingest, headers, body, received, move |body| match signal {
+        Signal::Traces => cairn_model::otlp::decode_traces(&body, format, &limits)
+            .map(Prepared::spans)
+            .map_err(|e| Reject::Malformed(format!("invalid OTLP traces request: {e}"))),
+        Signal::Logs => cairn_model::otlp::decode_logs(&body, format, &limits)
+            .map(Prepared::logs)
+            .map_err(|e| Reject::Malformed(format!("invalid OTLP logs request: {e}"))),
+    })
+    .await
+}
+
+/// Reads a request body within `max_body_bytes` (a too-large `Content-Length` is refused before
+/// reading), inflates gzip with the same limit, and runs `decode` on the result — on the blocking
+/// pool when the body is big enough to stall the async workers. `received` is set to the bytes read
+/// off the wire.
+pub(super) async fn decode_body<T: Send + 'static>(
+    ingest: &Ingest,
+    headers: &HeaderMap,
+    body: Body,
+    received: &mut u64,
+    decode: impl FnOnce(Bytes) -> Result<T, Reject> + Send + 'static,
+) -> Result<T, Reject> {
     let gzip = content_gzip(headers)?;
     let limit = ingest.max_body_bytes;
     if let Some(len) = headers
@@ -200,21 +223,13 @@ async fn prepare(
     // Gzip inflates roughly tenfold on OTLP payloads.
     let blocking =
         raw.len() >= BLOCKING_THRESHOLD || (gzip && raw.len() >= BLOCKING_THRESHOLD / 16);
-    let limits = ingest.limits.clone();
-    let work = move || -> Result<Prepared, Reject> {
+    let work = move || -> Result<T, Reject> {
         let body = if gzip {
             Bytes::from(gunzip(&raw, limit)?)
         } else {
             raw
         };
-        match signal {
-            Signal::Traces => cairn_model::otlp::decode_traces(&body, format, &limits)
-                .map(Prepared::spans)
-                .map_err(|e| Reject::Malformed(format!("invalid OTLP traces request: {e}"))),
-            Signal::Logs => cairn_model::otlp::decode_logs(&body, format, &limits)
-                .map(Prepared::logs)
-                .map_err(|e| Reject::Malformed(format!("invalid OTLP logs request: {e}"))),
-        }
+        decode(body)
     };
     if blocking {
         tokio::task::spawn_blocking(work)

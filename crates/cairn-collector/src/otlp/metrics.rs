@@ -14,7 +14,6 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use cairn_metrics::{IngestReport, Protocol, RejectReason, Signal};
 use cairn_model::otlp::Format;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::MetricsService;
@@ -27,12 +26,7 @@ use tonic::{Request, Status};
 
 use super::Ingest;
 use super::grpc::{OtlpGrpc, grpc_code_name};
-use super::http::{
-    Reject, content_gzip, error_response, gunzip, read_body, reject_status, too_large,
-};
-
-/// Bodies at least this large are decoded and ingested on the blocking pool.
-const BLOCKING_THRESHOLD: usize = 256 * 1024;
+use super::http::{Reject, decode_body, error_response, reject_status};
 
 /// `POST /v1/metrics`.
 pub(super) async fn export_http(
@@ -100,38 +94,13 @@ async fn decode_and_ingest(
     body: Body,
     received: &mut u64,
 ) -> Result<IngestReport, Reject> {
-    let gzip = content_gzip(headers)?;
-    let limit = ingest.max_body_bytes;
-    if let Some(len) = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        && len > limit as u64
-    {
-        return Err(too_large(limit));
-    }
-    let raw = read_body(body, limit).await?;
-    *received = raw.len() as u64;
-    let blocking =
-        raw.len() >= BLOCKING_THRESHOLD || (gzip && raw.len() >= BLOCKING_THRESHOLD / 16);
     let sink = Arc::clone(ingest.metrics.otlp());
-    let work = move || -> Result<IngestReport, Reject> {
-        let body = if gzip {
-            Bytes::from(gunzip(&raw, limit)?)
-        } else {
-            raw
-        };
+    decode_body(ingest, headers, body, received, move |body| {
         let request = ExportMetricsServiceRequest::decode(body)
             .map_err(|e| Reject::Malformed(format!("invalid OTLP metrics request: {e}")))?;
         Ok(sink.ingest(request))
-    };
-    if blocking {
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| Reject::Internal(format!("decoding task failed: {e}")))?
-    } else {
-        work()
-    }
+    })
+    .await
 }
 
 /// Counts accepted and rejected data points.
