@@ -229,14 +229,28 @@ await step('filter by agent (with status) and full-text search', async () => {
   await page.click('.filter-buttons button:has-text("Clear")');
   await page.waitForURL(/\/traces$/);
 
-  // Full text: a word from some tool call's arguments must find that run.
+  // Full text: a word from some tool call's argument values must find that run (the index holds
+  // the values of JSON content, not its keys).
+  const leaves = (v) => {
+    if (typeof v === 'string') {
+      try {
+        const parsed = JSON.parse(v);
+        return typeof parsed === 'object' && parsed !== null ? leaves(parsed) : [v];
+      } catch {
+        return [v];
+      }
+    }
+    if (Array.isArray(v)) return v.flatMap(leaves);
+    if (v && typeof v === 'object') return Object.values(v).flatMap(leaves);
+    return [];
+  };
   let word = null;
   let owner = null;
   for (const t of firstPage.traces.filter((x) => Number(x.tool_call_count) > 0 && Number(x.span_count) < 2000).slice(0, 10)) {
     const d = await api(`/traces/${t.trace_id}`);
     for (const s of d.spans) {
       const args = s.attributes?.['gen_ai.tool.call.arguments'];
-      const text = typeof args === 'string' ? args : args ? JSON.stringify(args) : '';
+      const text = leaves(args).join(' ');
       const w = (text.match(/[A-Za-z]{5,}/g) ?? []).find((x) => !['query', 'order', 'false', 'null'].includes(x.toLowerCase()));
       if (w) { word = w; owner = t.trace_id; break; }
     }
