@@ -405,6 +405,21 @@ await step('audit page: checkpoint, key, signature verified, last verification',
   await screenshot('audit');
 });
 
+await step('audit page: the server\'s background verification of the whole ledger', async () => {
+  // The server's first background run starts 5 s after startup.
+  let v = await api('/audit/verification');
+  for (let i = 0; i < 60 && v.status === 'pending'; i += 1) {
+    await new Promise((r) => setTimeout(r, 500));
+    v = await api('/audit/verification');
+  }
+  assertEq(v.status, 'ok', 'background verification status');
+  await page.goto(`${base}/audit`);
+  await page.waitForSelector('.server-verification .verdict');
+  assertEq(await page.getAttribute('.server-verification .verdict', 'data-verdict'), 'pass', 'server verdict shown');
+  const shown = Number(await page.textContent('.server-verification .server-verify-entries'));
+  assert(shown >= v.last.entries, `entries shown (${shown}) >= entries of the run fetched before (${v.last.entries})`);
+});
+
 await step('agents page matches /api/v1/stats', async () => {
   const [agents, tools] = await Promise.all([api('/stats?group_by=agent'), api('/stats?group_by=tool')]);
   await page.goto(`${base}/agents`);

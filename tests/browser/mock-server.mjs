@@ -497,6 +497,7 @@ async function handle(req, res) {
     if (p === '/api/v1/stats') return sendJson(res, 200, stats(u.searchParams));
     if (p === '/api/v1/audit/checkpoint' || p === '/tlog/checkpoint') return send(res, 200, checkpoint(), 'text/plain; charset=utf-8');
     if (p === '/api/v1/audit/key') return send(res, 200, `${VKEY}\n`, 'text/plain; charset=utf-8');
+    if (p === '/api/v1/audit/verification') return send(res, 200, JSON.stringify({ status: 'pending', runs: 0, last: null }), 'application/json');
     if (p === '/api/v1/audit/proof') {
       const bundle = proof(u.searchParams);
       if (bundle === null) return apiError(res, 404, 'not_found', `entry does not exist (the ledger has ${ledger.length} entries)`);

@@ -26,6 +26,7 @@
 //! [ledger]
 //! origin = "cairn/example"    # default: chosen by the ledger on first open
 //! checkpoint_interval = "1s"
+//! verify_interval = "1h"      # background verification of the whole ledger; "0s" turns it off
 //!
 //! [limits]                    # per span / log record; see cairn_model::Limits
 //! max_attribute_value_bytes = 16777216
@@ -52,6 +53,7 @@
 //! | `CAIRN_INDEX_BATCH_ENTRIES` | `pipeline.index_batch_entries` |
 //! | `CAIRN_LEDGER_ORIGIN`       | `ledger.origin`                |
 //! | `CAIRN_CHECKPOINT_INTERVAL` | `ledger.checkpoint_interval`   |
+//! | `CAIRN_VERIFY_INTERVAL`     | `ledger.verify_interval`       |
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -68,6 +70,9 @@ pub const DEFAULT_OTLP_GRPC_ADDR: &str = "127.0.0.1:4317";
 pub const DEFAULT_API_ADDR: &str = "127.0.0.1:7070";
 /// Default request body limit, measured after decompression: 64 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+/// Default interval of the background ledger verification.
+pub const DEFAULT_VERIFY_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// Everything `cairn serve` needs to run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -142,6 +147,10 @@ pub struct LedgerConfig {
     /// How often a checkpoint is signed while entries arrive, e.g. `"1s"`, `"500ms"`.
     #[serde(with = "humantime_serde_compat")]
     pub checkpoint_interval: Duration,
+    /// How often the whole ledger is re-verified in the background (the first run starts shortly
+    /// after startup); zero turns background verification off.
+    #[serde(with = "humantime_serde_compat")]
+    pub verify_interval: Duration,
 }
 
 impl Default for Config {
@@ -194,6 +203,7 @@ impl Default for LedgerConfig {
         Self {
             origin: None,
             checkpoint_interval: Duration::from_secs(1),
+            verify_interval: DEFAULT_VERIFY_INTERVAL,
         }
     }
 }
@@ -313,6 +323,14 @@ impl Config {
             self.ledger.checkpoint_interval =
                 humantime::parse_duration(v.trim()).map_err(|e| ConfigError::Env {
                     var: "CAIRN_CHECKPOINT_INTERVAL",
+                    value: v.clone(),
+                    message: e.to_string(),
+                })?;
+        }
+        if let Some(v) = get("CAIRN_VERIFY_INTERVAL") {
+            self.ledger.verify_interval =
+                humantime::parse_duration(v.trim()).map_err(|e| ConfigError::Env {
+                    var: "CAIRN_VERIFY_INTERVAL",
                     value: v.clone(),
                     message: e.to_string(),
                 })?;

@@ -25,6 +25,7 @@ pub mod config;
 mod otlp;
 mod pipeline;
 mod server;
+mod verifier;
 
 pub use config::{Config, ConfigError};
 pub use pipeline::{IndexError, ReindexError, ReindexReport, reindex};

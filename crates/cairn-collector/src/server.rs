@@ -202,6 +202,7 @@ impl Server {
             watch: Arc::clone(&pipeline.watch),
             queries: Semaphore::new(config.api.max_concurrent_queries),
             ready: AtomicBool::new(true),
+            verification: Arc::new(crate::verifier::VerificationStatus::default()),
         });
 
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -258,6 +259,20 @@ impl Server {
         }
 
         let verifier_key = pipeline.ledger.verifier_key();
+        if !config.ledger.verify_interval.is_zero() {
+            tasks.push((
+                "background verification",
+                crate::verifier::spawn(
+                    config.ledger_dir(),
+                    verifier_key.clone(),
+                    crate::verifier::FIRST_RUN_DELAY.min(config.ledger.verify_interval),
+                    config.ledger.verify_interval,
+                    Arc::clone(&api.verification),
+                    Arc::clone(&pipeline.metrics),
+                    shutdown_tx.subscribe(),
+                ),
+            ));
+        }
         Ok(RunningServer {
             addrs,
             data_dir: config.data_dir,

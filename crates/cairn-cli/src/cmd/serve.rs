@@ -51,6 +51,10 @@ pub(crate) struct ServeArgs {
     /// How often a checkpoint is signed while entries arrive, e.g. 1s, 500ms [default: 1s].
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     checkpoint_interval: Option<Duration>,
+    /// How often the whole ledger is re-verified in the background, e.g. 1h, 10m; 0s turns it
+    /// off [default: 1h].
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    verify_interval: Option<Duration>,
     /// Once listening, write the bound addresses as JSON to FILE (for scripts; use port 0 to let
     /// the system choose ports).
     #[arg(long, value_name = "FILE")]
@@ -104,6 +108,9 @@ impl ServeArgs {
         }
         if let Some(v) = self.checkpoint_interval {
             c.ledger.checkpoint_interval = v;
+        }
+        if let Some(v) = self.verify_interval {
+            c.ledger.verify_interval = v;
         }
         c.validate()?;
         Ok(c)

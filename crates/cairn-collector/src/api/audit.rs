@@ -1,6 +1,6 @@
-//! Audit endpoints: the signed checkpoint, the verifier key, inclusion proofs, raw entries and the
-//! C2SP `tlog-tiles` read path. Everything here comes from the ledger, never from the index, so an
-//! auditor checks the source of truth.
+//! Audit endpoints: the signed checkpoint, the verifier key, inclusion proofs, raw entries, the
+//! latest background verification and the C2SP `tlog-tiles` read path. Everything here comes from
+//! the ledger, never from the index, so an auditor checks the source of truth.
 
 use std::sync::Arc;
 
@@ -37,6 +37,27 @@ pub(crate) async fn checkpoint(State(state): State<Arc<ApiState>>) -> Result<Res
 /// `GET /api/v1/audit/key`: the verifier key (`<name>+<hex key id>+<base64 key>`).
 pub(crate) async fn key(State(state): State<Arc<ApiState>>) -> Response {
     text(format!("{}\n", state.ledger.verifier_key()))
+}
+
+/// `GET /api/v1/audit/verification`: the latest background verification of the whole ledger,
+/// `{"status": "pending" | "ok" | "failed", "interval_seconds": …, "runs": …, "last": {…}}`.
+pub(crate) async fn verification(State(state): State<Arc<ApiState>>) -> Response {
+    let last = state.verification.last();
+    let status = match &last {
+        None => "pending",
+        Some(result) if result.ok => "ok",
+        Some(_) => "failed",
+    };
+    let mut response = axum::Json(serde_json::json!({
+        "status": status,
+        "runs": state.verification.runs(),
+        "last": last,
+    }))
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
 }
 
 /// `GET /api/v1/audit/proof?index=N[&size=S]`: a `tlog-proof@v1` bundle.

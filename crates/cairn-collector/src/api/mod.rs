@@ -11,6 +11,7 @@
 //! | `GET /api/v1/audit/key` | the ledger's verifier key (`text/plain`) |
 //! | `GET /api/v1/audit/proof?index=N[&size=S]` | `tlog-proof@v1` bundle (`text/plain`) |
 //! | `GET /api/v1/audit/entries/{index}` | raw ledger entry bytes |
+//! | `GET /api/v1/audit/verification` | the latest background ledger verification (JSON) |
 //! | `GET /tlog/checkpoint`, `GET /tlog/tile/…` | C2SP `tlog-tiles` |
 //! | `GET /healthz`, `GET /readyz` | liveness, readiness with index lag |
 //! | `GET /metrics` | Prometheus / OpenMetrics text |
@@ -61,6 +62,8 @@ pub(crate) struct ApiState {
     pub(crate) queries: Semaphore,
     /// Cleared when shutdown begins, so `/readyz` turns 503 and load balancers move away.
     pub(crate) ready: AtomicBool,
+    /// The latest background ledger verification.
+    pub(crate) verification: Arc<crate::verifier::VerificationStatus>,
 }
 
 impl ApiState {
@@ -154,6 +157,7 @@ pub(crate) fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/audit/key", get(audit::key))
         .route("/api/v1/audit/proof", get(audit::proof))
         .route("/api/v1/audit/entries/{index}", get(audit::entry))
+        .route("/api/v1/audit/verification", get(audit::verification))
         .route("/tlog/checkpoint", get(audit::checkpoint))
         .route("/tlog/{*path}", get(audit::tile))
         .fallback(ui)

@@ -5,8 +5,12 @@
 //! OpenTelemetry → Prometheus names. Answers follow OTLP: `200`/`OK`, with `partial_success`
 //! (`rejected_data_points` and the reasons) when some points were dropped.
 //!
-//! Over HTTP only protobuf is accepted (`application/x-protobuf`, optionally gzip); OTLP/JSON gets
-//! 415 with a message saying so. Requests are counted with `signal="metrics"`.
+//! Over HTTP both OTLP encodings are accepted, optionally gzip: `application/x-protobuf`, and
+//! OTLP/JSON (`application/json`, the protobuf JSON mapping: lowerCamelCase keys, 64-bit integers
+//! as strings or numbers, `"NaN"`/`"Infinity"` for special doubles), decoded with
+//! `opentelemetry-proto`'s serde support — metrics never reach the ledger, so Cairn's own
+//! span JSON decoder (which keeps every value for the audit record) is not needed here. The answer
+//! uses the request's encoding. Requests are counted with `signal="metrics"`.
 
 use std::time::Instant;
 
@@ -57,10 +61,10 @@ async fn export_counted(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    if Format::from_content_type(content_type) != Some(Format::Protobuf) {
+    let Some(format) = Format::from_content_type(content_type) else {
         let message = format!(
-            "unsupported content-type {content_type:?} on /v1/metrics: only OTLP/protobuf \
-             (application/x-protobuf) is accepted here"
+            "unsupported content-type {content_type:?} on /v1/metrics: use application/x-protobuf \
+             or application/json"
         );
         return (
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -68,39 +72,69 @@ async fn export_counted(
             message,
         )
             .into_response();
-    }
+    };
     let health = ingest.metrics.health();
-    match decode_and_ingest(ingest, headers, body, received).await {
+    match decode_and_ingest(ingest, format, headers, body, received).await {
         Ok(report) => {
             count_report(ingest, &report);
-            let body = response_for(report).encode_to_vec();
+            let response = response_for(report);
+            let body = match format {
+                Format::Protobuf => response.encode_to_vec(),
+                Format::Json => json_response(&response),
+            };
             (
                 StatusCode::OK,
-                [(header::CONTENT_TYPE, Format::Protobuf.content_type())],
+                [(header::CONTENT_TYPE, format.content_type())],
                 body,
             )
                 .into_response()
         }
         Err(reject) => {
             let (status, message) = reject_status(reject, health, Signal::Metrics);
-            error_response(Format::Protobuf, status, &message, None)
+            error_response(format, status, &message, None)
         }
     }
 }
 
 async fn decode_and_ingest(
     ingest: &Ingest,
+    format: Format,
     headers: &HeaderMap,
     body: Body,
     received: &mut u64,
 ) -> Result<IngestReport, Reject> {
     let sink = Arc::clone(ingest.metrics.otlp());
     decode_body(ingest, headers, body, received, move |body| {
-        let request = ExportMetricsServiceRequest::decode(body)
-            .map_err(|e| Reject::Malformed(format!("invalid OTLP metrics request: {e}")))?;
+        let request = decode_request(&body, format)?;
         Ok(sink.ingest(request))
     })
     .await
+}
+
+/// Decodes one `ExportMetricsServiceRequest` in either OTLP encoding.
+fn decode_request(body: &[u8], format: Format) -> Result<ExportMetricsServiceRequest, Reject> {
+    match format {
+        Format::Protobuf => ExportMetricsServiceRequest::decode(body)
+            .map_err(|e| Reject::Malformed(format!("invalid OTLP metrics request: {e}"))),
+        // serde_json's recursion limit (128) bounds nesting, so hostile depth is an error.
+        Format::Json => serde_json::from_slice(body)
+            .map_err(|e| Reject::Malformed(format!("invalid OTLP/JSON metrics request: {e}"))),
+    }
+}
+
+/// The OTLP/JSON answer: `{}` or `{"partialSuccess":{"rejectedDataPoints":"N","errorMessage":…}}`
+/// (int64 as a string, as the protobuf JSON mapping writes it).
+fn json_response(response: &ExportMetricsServiceResponse) -> Vec<u8> {
+    let value = match &response.partial_success {
+        Some(partial) => serde_json::json!({
+            "partialSuccess": {
+                "rejectedDataPoints": partial.rejected_data_points.to_string(),
+                "errorMessage": partial.error_message,
+            }
+        }),
+        None => serde_json::json!({}),
+    };
+    value.to_string().into_bytes()
 }
 
 /// Counts accepted and rejected data points.

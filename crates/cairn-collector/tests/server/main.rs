@@ -706,12 +706,59 @@ fn otlp_metrics_are_accepted_and_exposed() {
     let response = ExportMetricsServiceResponse::decode(answer.body.as_slice()).unwrap();
     assert_eq!(response.partial_success, None);
 
+    // OTLP/JSON: the OpenTelemetry example payload (sum, gauge, histogram, exponential histogram).
+    let fixture = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/otlp/metrics.json"),
+    )
+    .unwrap();
     let json = post(
         &srv.http_url("/v1/metrics"),
         &[("content-type", "application/json")],
-        b"{}",
+        &fixture,
     );
-    assert_eq!(json.status, 415, "{}", String::from_utf8_lossy(&json.body));
+    assert_eq!(json.status, 200, "{}", String::from_utf8_lossy(&json.body));
+    assert_eq!(json.content_type, "application/json");
+    // Exponential histograms have no Prometheus text form: that one point is rejected, by name.
+    let answer: Value = serde_json::from_slice(&json.body).unwrap();
+    assert_eq!(
+        answer["partialSuccess"]["rejectedDataPoints"], "1",
+        "{answer}"
+    );
+    assert!(
+        answer["partialSuccess"]["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("my.exponential.histogram"),
+        "{answer}"
+    );
+
+    let broken = post(
+        &srv.http_url("/v1/metrics"),
+        &[("content-type", "application/json")],
+        br#"{"resourceMetrics": [{"scopeMetrics": 7}]}"#,
+    );
+    assert_eq!(
+        broken.status,
+        400,
+        "{}",
+        String::from_utf8_lossy(&broken.body)
+    );
+    let error: Value = serde_json::from_slice(&broken.body).unwrap();
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("invalid OTLP/JSON metrics request"),
+        "{error}"
+    );
+
+    let text = post(
+        &srv.http_url("/v1/metrics"),
+        &[("content-type", "text/plain")],
+        b"x",
+    );
+    assert_eq!(text.status, 415, "{}", String::from_utf8_lossy(&text.body));
 
     let endpoint = format!("http://{}", srv.grpc);
     let mut over_grpc = request.clone();
@@ -730,10 +777,16 @@ fn otlp_metrics_are_accepted_and_exposed() {
         "OTLP gauge not exposed: {metrics}"
     );
     for needle in [
-        "cairn_ingest_requests_total{protocol=\"http\",signal=\"metrics\",code=\"200\"} 1",
+        "cairn_ingest_requests_total{protocol=\"http\",signal=\"metrics\",code=\"200\"} 2",
+        "cairn_ingest_requests_total{protocol=\"http\",signal=\"metrics\",code=\"400\"} 1",
         "cairn_ingest_requests_total{protocol=\"http\",signal=\"metrics\",code=\"415\"} 1",
+        // OpenTelemetry -> Prometheus naming: unit "1" on a gauge is `_ratio`, a monotonic sum `_total`.
+        "my_gauge_ratio{job=\"my.service\",my_gauge_attr=\"some value\",otel_scope_name=\"my.library\",otel_scope_version=\"1.0.0\"} 10.0",
+        "my_counter_total{job=\"my.service\",my_counter_attr=\"some value\",otel_scope_name=\"my.library\",otel_scope_version=\"1.0.0\"} 5.0",
+        "my_histogram_bucket{job=\"my.service\",my_histogram_attr=\"some value\",otel_scope_name=\"my.library\",otel_scope_version=\"1.0.0\",le=\"1\"} 1",
         "cairn_ingest_requests_total{protocol=\"grpc\",signal=\"metrics\",code=\"OK\"} 1",
-        "cairn_ingest_spans_accepted_total{signal=\"metrics\"} 2",
+        // 1 protobuf gauge point, 3 JSON points (the exponential histogram is rejected), 1 gRPC.
+        "cairn_ingest_spans_accepted_total{signal=\"metrics\"} 5",
         "jobs_running{job=\"unknown_service\"} 7.0",
     ] {
         assert!(metrics.contains(needle), "missing {needle}: {metrics}");
@@ -789,4 +842,91 @@ fn configured_exporters_tail_the_ledger_and_report_metrics() {
         assert!(std::time::Instant::now() < deadline, "{metrics}");
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
+}
+
+#[test]
+fn background_verification_reports_ok_then_catches_tampering() {
+    let srv = TestServer::start(|c| c.ledger.verify_interval = Duration::from_millis(300));
+    post(
+        &srv.http_url("/v1/traces"),
+        &[PROTOBUF],
+        &protobuf(agent_run(41)),
+    );
+    srv.wait_indexed();
+
+    let wait_for = |want: &str| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let v = srv.get_json("/api/v1/audit/verification");
+            if v["status"] == want {
+                return v;
+            }
+            assert!(std::time::Instant::now() < deadline, "never {want}: {v}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let ok = wait_for("ok");
+    assert!(ok["last"]["entries"].as_u64().unwrap() >= 3, "{ok}");
+
+    // Runs racing a live writer (new entries, segments, hashes and checkpoints while it reads)
+    // must not report what is still being written as tampering.
+    let runs_before = ok["runs"].as_u64().unwrap();
+    let started = std::time::Instant::now();
+    let mut seed = 100u64;
+    while started.elapsed() < Duration::from_secs(3) {
+        let answer = post(
+            &srv.http_url("/v1/traces"),
+            &[PROTOBUF],
+            &protobuf(agent_run(seed)),
+        );
+        assert_eq!(answer.status, 200);
+        seed += 1;
+        let v = srv.get_json("/api/v1/audit/verification");
+        assert_ne!(v["status"], "failed", "a run racing the writer failed: {v}");
+    }
+    let during = srv.get_json("/api/v1/audit/verification");
+    assert!(
+        during["runs"].as_u64().unwrap() >= runs_before + 3,
+        "verification kept running during ingest: {during}"
+    );
+    srv.wait_indexed();
+    assert_eq!(ok["last"]["problems"], 0, "{ok}");
+    let metrics = srv.get("/metrics").1;
+    assert!(
+        metrics.contains("cairn_ledger_verify_last_success 1"),
+        "{metrics}"
+    );
+
+    // Flip one byte inside the first segment's records: the next run must fail.
+    let segments = srv.config.data_dir.join("ledger").join("segments");
+    let first = std::fs::read_dir(&segments)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "seg"))
+        .min()
+        .unwrap();
+    let mut bytes = std::fs::read(&first).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x5a;
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&first)
+            .unwrap();
+        f.seek(SeekFrom::Start(at as u64)).unwrap();
+        f.write_all(&bytes[at..=at]).unwrap();
+    }
+    let failed = wait_for("failed");
+    assert!(
+        failed["last"]["problems"].as_u64().unwrap() >= 1,
+        "{failed}"
+    );
+    assert!(failed["last"]["first_problem"].is_string(), "{failed}");
+    let metrics = srv.get("/metrics").1;
+    assert!(
+        metrics.contains("cairn_ledger_verify_last_success 0"),
+        "{metrics}"
+    );
 }

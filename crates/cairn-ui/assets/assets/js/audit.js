@@ -1,7 +1,7 @@
 // The Audit page (latest signed checkpoint, verifier key, last verification result, proving an
 // entry) and the proof panel the run view opens from a span's "Prove" action.
 
-import { getBytes, getText } from './api.js';
+import { getBytes, getJson, getText } from './api.js';
 import { download, h, notice, replace } from './dom.js';
 import { timestamp } from './format.js';
 import { bytesToBase64, cryptoAvailable, parseCheckpoint, verifyBundle, verifyCheckpoint } from './tlog.js';
@@ -99,11 +99,30 @@ function lastVerificationView() {
     Array.isArray(v.checks) ? checkList(v.checks) : null);
 }
 
+/** The server's latest background verification of the whole ledger. */
+function serverVerificationView(v) {
+  if (!v || v.status === 'pending' || !v.last) {
+    return h('p.muted', null, 'The server has not finished a background verification yet (the first one runs shortly after startup).');
+  }
+  const last = v.last;
+  const at = timestamp(BigInt(Math.round(last.finished_at * 1000)) * 1_000_000n);
+  return h('div', null,
+    verdict(last.ok, 'whole ledger'),
+    h('dl.kv', null,
+      h('dt', null, 'Finished'), h('dd', null, at),
+      h('dt', null, 'Entries re-hashed'), h('dd.server-verify-entries', null, String(last.entries)),
+      h('dt', null, 'Checkpoints checked'), h('dd', null, String(last.checkpoints)),
+      h('dt', null, 'Problems'), h('dd', null, String(last.problems)),
+      h('dt', null, 'Took'), h('dd', null, `${last.duration_seconds.toFixed(2)} s`)),
+    last.first_problem ? notice(last.first_problem, 'error') : null);
+}
+
 /** Mounts the Audit page. */
 export function mount(root, { query, navigate }) {
   const checkpointBox = h('div', null, notice('Loading the checkpoint…'));
   const keyBox = h('div', null, notice('Loading the verifier key…'));
   const lastBox = h('div.last-verification', null, lastVerificationView());
+  const serverBox = h('div.server-verification', null, notice('Loading the server verification…'));
   const proofBox = h('div');
   const indexInput = h('input#proof-index', {
     type: 'number', min: '0', step: '1', inputMode: 'numeric', placeholder: 'ledger index',
@@ -130,10 +149,15 @@ export function mount(root, { query, navigate }) {
     h('div.cards', null,
       h('section.card', null, h('h2', null, 'Latest signed checkpoint'), checkpointBox),
       h('section.card', null, h('h2', null, 'Verifier key'), keyBox),
-      h('section.card', null, h('h2', null, 'Last verification'), lastBox)),
+      h('section.card', null, h('h2', null, 'Server verification'), serverBox),
+      h('section.card', null, h('h2', null, 'Verified in this browser'), lastBox)),
     h('section.card', null, h('h2', null, 'Prove an entry'),
       h('p.muted', null, 'Open a span in a run and use "Prove inclusion", or enter its ledger index.'),
       form, proofBox));
+
+  getJson('/audit/verification')
+    .then((v) => replace(serverBox, serverVerificationView(v)))
+    .catch((err) => replace(serverBox, notice(`Cannot load the verification status: ${err.message}`, 'error')));
 
   (async () => {
     const [note, key] = await Promise.all([

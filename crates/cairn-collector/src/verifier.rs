@@ -1,0 +1,192 @@
+//! Background ledger verification: `cairn verify` on the live ledger, on a schedule.
+//!
+//! Shortly after startup ([`FIRST_RUN_DELAY`]) and then every `ledger.verify_interval`, the whole
+//! ledger directory is re-verified with [`cairn_ledger::verify::verify_dir`] — every entry
+//! re-hashed, every stored hash and checkpoint signature checked — against the verifier key the
+//! running ledger holds in memory (so a replaced `verifier.key` file on disk is caught too).
+//!
+//! Invariants:
+//! - verification only reads; it takes no lock and never delays ingest. What lies past the last
+//!   signed checkpoint may still be in flight and is reported as warnings, not failures, by the
+//!   ledger crate.
+//! - one run at a time, on its own OS thread (verification is CPU-bound and uses two threads of
+//!   its own); a run still going at shutdown is abandoned, never waited for.
+//! - every finished run updates `cairn_ledger_verify_last_success` and
+//!   `cairn_ledger_verify_last_run_timestamp_seconds`, logs its result, and is served as JSON
+//!   by `GET /api/v1/audit/verification`. A run that cannot read the ledger at all counts as
+//!   failed.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use cairn_ledger::verify::{VerifyOptions, verify_dir};
+use cairn_metrics::Metrics;
+use parking_lot::RwLock;
+use serde::Serialize;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Delay before the first run after startup, so startup itself stays fast.
+pub(crate) const FIRST_RUN_DELAY: Duration = Duration::from_secs(5);
+
+/// The outcome of one background verification.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct VerificationResult {
+    /// No integrity problem was found.
+    pub(crate) ok: bool,
+    /// Unix time (seconds) the run finished.
+    pub(crate) finished_at: f64,
+    /// Wall time of the run.
+    pub(crate) duration_seconds: f64,
+    /// Entries re-hashed.
+    pub(crate) entries: u64,
+    /// Signed checkpoints checked.
+    pub(crate) checkpoints: u64,
+    /// Size of the latest signed checkpoint, when there is one.
+    pub(crate) latest_checkpoint_size: Option<u64>,
+    /// Integrity problems found (0 when `ok`).
+    pub(crate) problems: u64,
+    /// The first problem, or why the ledger could not be read.
+    pub(crate) first_problem: Option<String>,
+    /// Warnings (e.g. a tail still being written).
+    pub(crate) warnings: u64,
+}
+
+/// The latest result, shared with the API.
+#[derive(Debug, Default)]
+pub(crate) struct VerificationStatus {
+    last: RwLock<Option<VerificationResult>>,
+    runs: std::sync::atomic::AtomicU64,
+}
+
+impl VerificationStatus {
+    /// The latest finished run, if any.
+    pub(crate) fn last(&self) -> Option<VerificationResult> {
+        self.last.read().clone()
+    }
+
+    /// Finished runs since startup.
+    pub(crate) fn runs(&self) -> u64 {
+        self.runs.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn record(&self, result: VerificationResult) {
+        *self.last.write() = Some(result);
+        self.runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Runs one verification of `ledger_dir` against `verifier_key` (blocking).
+pub(crate) fn verify_once(ledger_dir: &std::path::Path, verifier_key: &str) -> VerificationResult {
+    let started = Instant::now();
+    let opts = VerifyOptions {
+        verifier_key: Some(verifier_key.to_owned()),
+        ..VerifyOptions::default()
+    };
+    let outcome = verify_dir(ledger_dir, &opts, &mut |_, _| {});
+    let finished_at = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let duration_seconds = started.elapsed().as_secs_f64();
+    match outcome {
+        Ok(report) => VerificationResult {
+            ok: report.ok,
+            finished_at,
+            duration_seconds,
+            entries: report.entries,
+            checkpoints: report.checkpoints,
+            latest_checkpoint_size: report.latest_checkpoint_size,
+            problems: report.problems.len() as u64 + report.problems_omitted,
+            first_problem: report.problems.first().map(|p| p.message.clone()),
+            warnings: report.warnings.len() as u64,
+        },
+        Err(err) => VerificationResult {
+            ok: false,
+            finished_at,
+            duration_seconds,
+            entries: 0,
+            checkpoints: 0,
+            latest_checkpoint_size: None,
+            problems: 1,
+            first_problem: Some(format!("cannot verify the ledger: {err}")),
+            warnings: 0,
+        },
+    }
+}
+
+/// Starts the schedule: a first run after `first_delay`, then one every `interval`, until
+/// `shutdown` turns true.
+pub(crate) fn spawn(
+    ledger_dir: PathBuf,
+    verifier_key: String,
+    first_delay: Duration,
+    interval: Duration,
+    status: Arc<VerificationStatus>,
+    metrics: Arc<Metrics>,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<Result<(), String>> {
+    tokio::spawn(async move {
+        let mut wait = first_delay;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
+            }
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let dir = ledger_dir.clone();
+            let key = verifier_key.clone();
+            std::thread::Builder::new()
+                .name("cairn-verify".to_owned())
+                .spawn(move || {
+                    let _ = tx.send(verify_once(&dir, &key));
+                })
+                .map_err(|e| format!("cannot start the verification thread: {e}"))?;
+            let result = tokio::select! {
+                result = rx => result.map_err(|_| "the verification thread died".to_owned())?,
+                // Abandon a run still going at shutdown; it only reads.
+                _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
+            };
+            metrics
+                .health()
+                .verify_finished(result.ok, result.finished_at);
+            if result.ok {
+                tracing::info!(
+                    entries = result.entries,
+                    checkpoints = result.checkpoints,
+                    seconds = result.duration_seconds,
+                    "background ledger verification passed"
+                );
+            } else {
+                tracing::error!(
+                    problems = result.problems,
+                    first_problem = result.first_problem.as_deref().unwrap_or_default(),
+                    "background ledger verification FAILED"
+                );
+            }
+            status.record(result);
+            wait = interval;
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_ledger_counts_as_failed_with_a_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let result = verify_once(&dir.path().join("nope"), "k+00000000+AQ==");
+        assert!(!result.ok);
+        assert_eq!(result.problems, 1);
+        assert!(
+            result
+                .first_problem
+                .as_deref()
+                .unwrap()
+                .starts_with("cannot verify the ledger"),
+            "{result:?}"
+        );
+    }
+}
