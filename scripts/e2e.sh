@@ -33,14 +33,15 @@ api=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["api"])' "
 otlp=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["otlp_http"])' "$work/addrs.json")
 echo "e2e: cairn serve --demo at api=$api otlp=$otlp"
 
-# Misbehaviour the alerting must catch: a demo that calls one tool in a loop.
-"$bin" demo --endpoint "http://$otlp" --inject tool-loop --runs 400 --rate 4 >"$work/demo.log" 2>&1 &
-pids+=($!)
-
 echo "e2e: web UI in headless Chromium"
 CAIRN_OTLP_URL="http://$otlp" tests/browser/run.sh "http://$api"
 
 echo "e2e: monitoring mixin against live Prometheus"
+# Misbehaviour the alerting must catch: a demo that calls one tool in a loop. It starts here, not
+# earlier, and runs until the end: the alert needs the loop counters to grow while Prometheus
+# scrapes (a workload that finished before Prometheus started would show no increase).
+"$bin" demo --endpoint "http://$otlp" --inject tool-loop --duration 15m --rate 4 >"$work/demo.log" 2>&1 &
+pids+=($!)
 # Panels allowed to stay empty in this run, because their series only exist after an event the run
 # does not cause: the demo sends no invalid span and stays under the label caps, and no exporter is
 # configured here (exporters have their own tests). The background ledger verification runs 5 s
