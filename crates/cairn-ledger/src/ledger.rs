@@ -35,6 +35,7 @@ use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
 
 use crate::bundle::ProofBundle;
 use crate::checkpoint::{Checkpoint, CheckpointSigner, CheckpointVerifier};
+use crate::cosign::StoreCosignedError;
 use crate::error::{
     AppendError, CheckpointWriteError, CloseError, OpenError, ProofError, ReadError,
 };
@@ -281,6 +282,8 @@ struct Inner {
     segment_count: AtomicU64,
     checkpoints_signed: AtomicU64,
     last_checkpoint_error: Mutex<Option<String>>,
+    /// Serializes replacements of `cosigned.checkpoint`.
+    cosigned_lock: Mutex<()>,
     fsyncs: AtomicU64,
     fsync_nanos: AtomicU64,
     recovered_tail_bytes: u64,
@@ -650,6 +653,7 @@ impl Ledger {
             segment_count: AtomicU64::new(segment_count),
             checkpoints_signed: AtomicU64::new(0),
             last_checkpoint_error: Mutex::new(None),
+            cosigned_lock: Mutex::new(()),
             fsyncs: AtomicU64::new(0),
             fsync_nanos: AtomicU64::new(0),
             recovered_tail_bytes: recovered.tail_cut,
@@ -874,6 +878,40 @@ impl Ledger {
     /// The log origin.
     pub fn origin(&self) -> &str {
         &self.inner.origin
+    }
+
+    /// Stores `note` — one of this log's checkpoints carrying witness cosignature lines — as
+    /// `cosigned.checkpoint` (atomic replace, fsynced). The log signature must verify, the
+    /// checkpoint must not be ahead of the latest signed one, and a cosigned checkpoint never
+    /// replaces a larger one. Returns whether the file was replaced.
+    pub fn store_cosigned_checkpoint(&self, note: &str) -> Result<bool, StoreCosignedError> {
+        let verifier = CheckpointVerifier::new(self.inner.signer.vkey())
+            .map_err(StoreCosignedError::NotSigned)?;
+        let cp = verifier.open(note).map_err(StoreCosignedError::NotSigned)?;
+        let latest = self.latest_checkpoint_parsed().map_or(0, |l| l.size);
+        if cp.size > latest {
+            return Err(StoreCosignedError::AheadOfLog {
+                size: cp.size,
+                latest,
+            });
+        }
+        let _guard = self.inner.cosigned_lock.lock();
+        if let Some(old) = self.cosigned_checkpoint() {
+            if let Ok(old_cp) = verifier.open(&old) {
+                if old_cp.size > cp.size {
+                    return Ok(false);
+                }
+            }
+        }
+        let path = self.inner.dir.join(layout::COSIGNED_FILE);
+        crate::fsutil::write_atomic(&path, note.as_bytes(), 0o644)
+            .map_err(|source| StoreCosignedError::Io { path, source })?;
+        Ok(true)
+    }
+
+    /// The stored cosigned checkpoint (`cosigned.checkpoint`), if any.
+    pub fn cosigned_checkpoint(&self) -> Option<String> {
+        std::fs::read_to_string(self.inner.dir.join(layout::COSIGNED_FILE)).ok()
     }
 
     /// The ledger directory.

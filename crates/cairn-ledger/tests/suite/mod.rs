@@ -1,6 +1,7 @@
 //! Test modules and shared helpers.
 
 mod api;
+mod cosigned;
 mod model;
 mod tamper;
 mod vectors;
