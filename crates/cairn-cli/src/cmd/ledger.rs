@@ -61,6 +61,14 @@ pub(crate) struct VerifyArgs {
     /// ledger's own `verifier.key`, which only shows the ledger is self-consistent.
     #[arg(long, value_name = "KEY")]
     vkey: Option<String>,
+    /// A witness's cosignature key (`<name>+<id>+<key>`, type 0x04, or a file holding it);
+    /// repeatable. The ledger's cosigned checkpoint must carry a valid cosignature by each (or
+    /// by `--witness-quorum` of them) and match the entries.
+    #[arg(long = "witness-key", value_name = "KEY")]
+    witness_keys: Vec<String>,
+    /// How many of the `--witness-key`s must have cosigned [default: all].
+    #[arg(long, value_name = "N", requires = "witness_keys")]
+    witness_quorum: Option<usize>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -120,7 +128,7 @@ pub(crate) struct VerifyProofArgs {
 }
 
 /// A key given inline or as a file.
-fn read_key(value: &str) -> anyhow::Result<String> {
+pub(crate) fn read_key(value: &str) -> anyhow::Result<String> {
     let path = Path::new(value);
     if !value.contains('+') && path.is_file() {
         return Ok(std::fs::read_to_string(path)
@@ -149,6 +157,12 @@ pub(crate) fn run_verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let opts = VerifyOptions {
         trusted_checkpoint,
         verifier_key: args.vkey.as_deref().map(read_key).transpose()?,
+        witness_keys: args
+            .witness_keys
+            .iter()
+            .map(|k| read_key(k))
+            .collect::<anyhow::Result<_>>()?,
+        witness_quorum: args.witness_quorum,
     };
 
     let bar = std::io::stderr().is_terminal().then(|| {
@@ -232,6 +246,19 @@ fn print_report(dir: &Path, r: &VerifyReport) -> anyhow::Result<()> {
             r.entries, r.bytes, r.segments, r.checkpoints, r.elapsed_secs
         )?;
         writeln!(out, "root: {}", r.root)?;
+        if let Some(size) = r.witnessed_size {
+            let names: Vec<&str> = r
+                .witnesses
+                .iter()
+                .filter(|w| w.cosigned)
+                .map(|w| w.key.as_str())
+                .collect();
+            writeln!(
+                out,
+                "witnessed: the checkpoint of size {size} is cosigned by {}",
+                names.join(", ")
+            )?;
+        }
         if let Some(size) = r.trusted_checkpoint_size {
             writeln!(
                 out,
@@ -422,6 +449,8 @@ mod tests {
                 data: data(tmp.path()),
                 trusted_checkpoint: trusted,
                 vkey: None,
+                witness_keys: Vec::new(),
+                witness_quorum: None,
                 json: true,
             })
             .unwrap()
@@ -465,6 +494,8 @@ mod tests {
                 data: data(tmp.path()),
                 trusted_checkpoint: Some(tmp.path().join("missing")),
                 vkey: None,
+                witness_keys: Vec::new(),
+                witness_quorum: None,
                 json: true,
             })
             .is_err()
