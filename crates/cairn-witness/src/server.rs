@@ -179,9 +179,12 @@ impl Witness {
                     ));
                 }
             }
-            Some(k) => verify_consistency(k.size, cp.size, &req.proof, &k.root, &cp.root)
-                .map_err(|e| AddError::BadProof(e.to_string()))?,
-            None => {
+            // Every tree extends the empty one: from size 0 no proof is needed (or allowed).
+            Some(k) if k.size > 0 => {
+                verify_consistency(k.size, cp.size, &req.proof, &k.root, &cp.root)
+                    .map_err(|e| AddError::BadProof(e.to_string()))?;
+            }
+            _ => {
                 if !req.proof.is_empty() {
                     return Err(AddError::BadProof(
                         "the proof from size 0 must be empty".to_owned(),
