@@ -261,3 +261,54 @@ fn the_pusher_gets_cosignatures_that_verify() {
     .unwrap();
     assert!(!report.ok);
 }
+
+/// Latency of `add-checkpoint` over HTTP (signature check, consistency proof, fsync + rename,
+/// cosign), sequentially. Ignored by default (it measures, it does not assert much):
+/// `cargo test -p cairn-witness --release --test witness -- --ignored --nocapture`.
+#[test]
+#[ignore = "measurement; run explicitly"]
+fn measure_add_checkpoint_latency() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, state) = (tmp.path().join("log"), tmp.path().join("witness"));
+    let ledger = Ledger::open(&dir, opts()).unwrap();
+    let w = Arc::new(witness(&state, &ledger.verifier_key()));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let url = format!("http://{}/add-checkpoint", listener.local_addr().unwrap());
+    rt.spawn(async move { axum::serve(listener, cairn_witness::router(w)).await });
+    let agent = ureq::Agent::new();
+    let rounds = 200u64;
+    let mut old = 0;
+    let mut took = Vec::new();
+    for _ in 0..rounds {
+        let note = grow(&ledger, 100, "m");
+        let size = ledger.size();
+        let proof = if old == 0 {
+            vec![]
+        } else {
+            ledger.consistency_proof(old, size).unwrap()
+        };
+        let body = String::from_utf8(req(old, proof, &note)).unwrap();
+        let t = Instant::now();
+        agent.post(&url).send_string(&body).unwrap();
+        took.push(t.elapsed());
+        old = size;
+    }
+    took.sort();
+    let p = |q: f64| took[((took.len() as f64 - 1.0) * q) as usize];
+    println!(
+        "add-checkpoint over HTTP, {rounds} sequential requests (log of up to {} entries): \
+         p50 {:?}, p90 {:?}, p99 {:?}, max {:?}",
+        ledger.size(),
+        p(0.5),
+        p(0.9),
+        p(0.99),
+        took[took.len() - 1]
+    );
+}
