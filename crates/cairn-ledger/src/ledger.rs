@@ -530,11 +530,24 @@ impl Ledger {
             let (path, _) = create_segment(&segments_dir, 0).map_err(io_err(&segments_dir))?;
             segments.push((0, path));
         }
-        if segments[0].0 != 0 {
+        // Segments archived away (`archive.json`) leave a prefix of the log without local
+        // segments; the stored hashes still cover it.
+        let archive_path = dir.join(crate::archive::ARCHIVE_FILE);
+        let archived_end = crate::archive::read_manifest(dir)
+            .map_err(io_err(&archive_path))?
+            .end();
+        if segments[0].0 != archived_end {
             return Err(OpenError::Corrupt {
                 path: segments[0].1.clone(),
                 offset: 0,
-                reason: "the first segment does not start at entry 0".to_owned(),
+                reason: if archived_end == 0 {
+                    "the first segment does not start at entry 0".to_owned()
+                } else {
+                    format!(
+                        "the first local segment does not start at entry {archived_end}, where \
+                         the archived segments end"
+                    )
+                },
             });
         }
 
@@ -551,6 +564,17 @@ impl Ledger {
         };
         let recovered = match ctx.recover(trusted, segments.clone(), &mut levels) {
             Ok(r) => r,
+            Err(RecoverFailure::Untrusted) if archived_end > 0 => {
+                return Err(OpenError::Corrupt {
+                    path: tree_dir.clone(),
+                    offset: 0,
+                    reason: format!(
+                        "the stored tree hashes do not match the last checkpoint and entries \
+                         0..{archived_end} are archived, so they cannot be rebuilt; restore the \
+                         archived segments into segments/ and remove archive.json"
+                    ),
+                });
+            }
             Err(RecoverFailure::Untrusted) => match ctx.recover(0, segments, &mut levels) {
                 Ok(r) => r,
                 Err(RecoverFailure::Fatal(e)) => return Err(e),
@@ -1594,7 +1618,10 @@ impl Inner {
             let Some((first, path)) = pos.checked_sub(1).and_then(|p| table.sealed.get(p)) else {
                 return Err(io::Error::new(
                     io::ErrorKind::NotFound,
-                    format!("no segment holds entry {index}"),
+                    format!(
+                        "no local segment holds entry {index} (archived segments are listed in \
+                         archive.json)"
+                    ),
                 ));
             };
             let cache = self.sealed_cache.lock();

@@ -31,6 +31,7 @@
 //!   cosigned.checkpoint      the latest checkpoint witnesses cosigned: the signed note plus their
 //!                            C2SP tlog-cosignature lines (replaced atomically; absent without witnesses)
 //!   segments/<20-digit first index>.seg    the entries (the source of truth)
+//!   archive.json             segments archived elsewhere (see [`archive`]); absent if none
 //!   tree/level-<L>.hash      stored node hashes (derived; rebuilt from segments if needed)
 //!   tree/offsets.idx         record offset of every entry in its segment (derived)
 //!
@@ -84,6 +85,7 @@
 
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
+pub mod archive;
 pub mod bundle;
 pub mod checkpoint;
 pub mod cosign;

@@ -74,6 +74,69 @@ pub(crate) struct VerifyArgs {
     json: bool,
 }
 
+/// `cairn ledger`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct LedgerArgs {
+    #[command(subcommand)]
+    command: LedgerCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum LedgerCommand {
+    /// Compress sealed segments whose entries all lie below --before-index (and below the latest
+    /// checkpoint) into --to, and remove them from the ledger; the stored hashes stay, so
+    /// verification of what remains still passes. The ledger must not be open (stop serve).
+    Archive(ArchiveArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ArchiveArgs {
+    #[command(flatten)]
+    data: DataDir,
+    /// Archive only segments that end at or below this entry index.
+    #[arg(long, value_name = "N")]
+    before_index: u64,
+    /// Directory the gzipped segments are written to.
+    #[arg(long, value_name = "DIR")]
+    to: PathBuf,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn run_ledger(args: LedgerArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        LedgerCommand::Archive(a) => {
+            let dir = a.data.ledger_dir()?;
+            let report = cairn_ledger::archive::archive_segments(&dir, a.before_index, &a.to)?;
+            if a.json {
+                print_json(&report)?;
+            } else {
+                let mut out = std::io::stdout().lock();
+                for s in &report.archived {
+                    writeln!(
+                        out,
+                        "archived entries {}..{}: {} ({} bytes, {} compressed)",
+                        s.first,
+                        s.end,
+                        s.location.join(&s.file).display(),
+                        s.bytes,
+                        s.compressed_bytes
+                    )?;
+                }
+                writeln!(
+                    out,
+                    "{} segment(s) archived now; entries 0..{} are archived (latest checkpoint: {})",
+                    report.archived.len(),
+                    report.archived_end,
+                    report.checkpoint_size
+                )?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
 /// `cairn checkpoint`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct CheckpointArgs {
@@ -246,6 +309,16 @@ fn print_report(dir: &Path, r: &VerifyReport) -> anyhow::Result<()> {
             r.entries, r.bytes, r.segments, r.checkpoints, r.elapsed_secs
         )?;
         writeln!(out, "root: {}", r.root)?;
+        if let Some(last) = r.archived.last() {
+            writeln!(
+                out,
+                "archived: entries 0..{} in {} segment(s) under {} (checked through their stored \
+                 hashes against the signed checkpoints, not re-hashed)",
+                last.end,
+                r.archived.len(),
+                last.location.display()
+            )?;
+        }
         if let Some(size) = r.witnessed_size {
             let names: Vec<&str> = r
                 .witnesses

@@ -198,4 +198,25 @@ fn serve_pushes_to_a_real_witness_and_verify_requires_its_cosignature() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("witnessed: the checkpoint of size"));
+
+    // `cairn ledger archive` runs over the binary; the active (only) segment is never archived,
+    // and verification still passes afterwards. (Archival itself: cairn-ledger's suite.)
+    let out = cairn()
+        .args([
+            "ledger",
+            "archive",
+            "--json",
+            "--before-index",
+            "1000",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .arg("--to")
+        .arg(dir.join("archive"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["archived"], serde_json::json!([]), "{report}");
+    assert_eq!(verify(&[&wkey]).status.code(), Some(0));
 }

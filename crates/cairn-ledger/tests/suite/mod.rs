@@ -1,6 +1,7 @@
 //! Test modules and shared helpers.
 
 mod api;
+mod archive;
 mod cosigned;
 mod model;
 mod tamper;
