@@ -43,6 +43,10 @@ enum Command {
     Demo(cmd::demo::DemoArgs),
     /// Backfill an exporter destination (Elasticsearch, OTLP, JSONL) from the ledger.
     Export(cmd::export::ExportArgs),
+    /// Ledger maintenance: archive old segments.
+    Ledger(cmd::ledger::LedgerArgs),
+    /// Run a transparency-log witness (C2SP tlog-witness) or print its key.
+    Witness(cmd::witness::WitnessArgs),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +65,8 @@ fn main() -> ExitCode {
         Command::VerifyProof(args) => cmd::ledger::run_verify_proof(args),
         Command::Demo(args) => cmd::demo::run(args),
         Command::Export(args) => cmd::export::run(args),
+        Command::Witness(args) => cmd::witness::run(args),
+        Command::Ledger(args) => cmd::ledger::run_ledger(args),
     };
     match result {
         Ok(code) => code,

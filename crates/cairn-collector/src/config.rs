@@ -32,6 +32,13 @@
 //! max_attribute_value_bytes = 16777216
 //! max_attributes = 10000
 //!
+//! [witness]                   # push checkpoints to C2SP tlog-witness witnesses; docs/witness.md
+//! timeout_secs = 10
+//! retry_secs = 5
+//! [[witness.witnesses]]
+//! url = "http://127.0.0.1:7380"
+//! vkey = "cairn-witness+286561d0+BNdamAGCsQq31Uv+08lkBzoO4XLz2qYjJa8CGmj3B1Ea"
+//!
 //! [metrics]                   # /metrics; see cairn_metrics::MetricsConfig and docs/metrics.md
 //! label_cap = 100
 //! [metrics.price_table."gpt-4o"]  # replaces the built-in price table (USD per million tokens)
@@ -97,6 +104,9 @@ pub struct Config {
     /// Exporters tailing the ledger (`[[exporters]]` tables with `kind = "elasticsearch"`,
     /// `"otlp"` or `"jsonl"`; see `docs/exporters.md`). Several may run at once; none by default.
     pub exporters: Vec<cairn_export::ExporterConfig>,
+    /// Witnesses every new checkpoint is pushed to (`[witness]`, see `docs/witness.md`); none
+    /// by default.
+    pub witness: cairn_witness::PushConfig,
 }
 
 /// OTLP ingest listeners and limits.
@@ -164,6 +174,7 @@ impl Default for Config {
             limits: cairn_model::Limits::default(),
             metrics: cairn_metrics::MetricsConfig::default(),
             exporters: Vec::new(),
+            witness: cairn_witness::PushConfig::default(),
         }
     }
 }
@@ -361,6 +372,9 @@ impl Config {
                 return Err(ConfigError::Invalid(format!("{key} must be at least 1")));
             }
         }
+        self.witness
+            .validate()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         if self.ledger.checkpoint_interval.is_zero() {
             return Err(ConfigError::Invalid(
                 "ledger.checkpoint_interval must be positive".to_owned(),
@@ -461,6 +475,8 @@ mod tests {
             .collect();
         let c = Config::from_toml(&example).unwrap();
         assert_eq!(c.ledger.origin.as_deref(), Some("cairn/example"));
+        assert_eq!(c.witness.witnesses.len(), 1);
+        c.validate().unwrap();
         assert_eq!(c.pipeline.index_batch_entries, 4096);
     }
 

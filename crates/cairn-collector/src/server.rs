@@ -101,6 +101,9 @@ pub enum ServeError {
         /// What went wrong.
         message: String,
     },
+    /// The witness pusher could not start.
+    #[error("cannot start the witness pusher: {0}")]
+    Witness(cairn_witness::ConfigError),
     /// Signing the final checkpoint failed.
     #[error("cannot close the ledger: {0}")]
     Close(cairn_ledger::CloseError),
@@ -136,6 +139,9 @@ pub struct RunningServer {
     /// stop after the ledger writer has drained, before the ledger closes.
     exporters: Vec<cairn_export::ExporterHandle>,
     export_shutdown: cairn_export::Shutdown,
+    /// Pushes new checkpoints to the configured witnesses (none configured: `None`); stopped
+    /// before the ledger closes.
+    witness_pusher: Option<Arc<cairn_witness::Pusher>>,
 }
 
 async fn bind(what: &'static str, addr: &str) -> Result<TcpListener, ServeError> {
@@ -193,6 +199,14 @@ impl Server {
             max_body_bytes: config.otlp.max_body_bytes,
             retry_after_secs: config.otlp.retry_after_secs,
         });
+        let witness_pusher = if config.witness.witnesses.is_empty() {
+            None
+        } else {
+            Some(Arc::new(
+                cairn_witness::Pusher::start(Arc::clone(&pipeline.ledger), &config.witness)
+                    .map_err(ServeError::Witness)?,
+            ))
+        };
         let api = Arc::new(ApiState {
             ledger: Arc::clone(&pipeline.ledger),
             readers: ReaderPool::new(index_path, config.api.max_concurrent_queries),
@@ -203,6 +217,7 @@ impl Server {
             queries: Semaphore::new(config.api.max_concurrent_queries),
             ready: AtomicBool::new(true),
             verification: Arc::new(crate::verifier::VerificationStatus::default()),
+            witnesses: witness_pusher.as_ref().map(|p| Arc::clone(p.status())),
         });
 
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -283,6 +298,7 @@ impl Server {
             api,
             exporters,
             export_shutdown,
+            witness_pusher,
         })
     }
 }
@@ -499,6 +515,9 @@ impl RunningServer {
             if let Err(err) = result {
                 tracing::error!(exporter = %name, error = %err, "exporter stopped with an error");
             }
+        }
+        if let Some(pusher) = self.witness_pusher.take() {
+            let _ = tokio::task::spawn_blocking(move || pusher.stop()).await;
         }
         let pipeline = Arc::clone(&self.pipeline);
         let closed = tokio::task::spawn_blocking(move || pipeline.shutdown())

@@ -202,11 +202,12 @@ impl CheckpointSigner {
     }
 }
 
-/// Verifies checkpoints signed by one known key.
+/// Verifies checkpoints signed by one known key. `Send + Sync + Clone`.
+#[derive(Clone)]
 pub struct CheckpointVerifier {
     vkey: String,
     name: String,
-    list: VerifierList,
+    verifier: StandardVerifier,
 }
 
 impl std::fmt::Debug for CheckpointVerifier {
@@ -227,7 +228,7 @@ impl CheckpointVerifier {
         Ok(Self {
             vkey: vkey.to_owned(),
             name,
-            list: VerifierList::new(vec![Box::new(verifier)]),
+            verifier,
         })
     }
 
@@ -247,7 +248,7 @@ impl CheckpointVerifier {
         let parsed =
             Note::from_bytes(note.as_bytes()).map_err(|_| CheckpointError::MalformedNote)?;
         parsed
-            .verify(&self.list)
+            .verify(&VerifierList::new(vec![Box::new(self.verifier.clone())]))
             .map_err(|e| CheckpointError::BadSignature {
                 key: self.vkey.split('+').take(2).collect::<Vec<_>>().join("+"),
                 reason: e.to_string(),

@@ -13,6 +13,7 @@ pub(crate) const META_FILE: &str = "ledger.json";
 pub(crate) const SIGNING_KEY_FILE: &str = "signing.key";
 pub(crate) const VERIFIER_KEY_FILE: &str = "verifier.key";
 pub(crate) const CHECKPOINTS_FILE: &str = "checkpoints.log";
+pub(crate) const COSIGNED_FILE: &str = "cosigned.checkpoint";
 pub(crate) const LOCK_FILE: &str = "LOCK";
 pub(crate) const SEGMENTS_DIR: &str = "segments";
 pub(crate) const TREE_DIR: &str = "tree";

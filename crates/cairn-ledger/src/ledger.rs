@@ -35,6 +35,7 @@ use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
 
 use crate::bundle::ProofBundle;
 use crate::checkpoint::{Checkpoint, CheckpointSigner, CheckpointVerifier};
+use crate::cosign::StoreCosignedError;
 use crate::error::{
     AppendError, CheckpointWriteError, CloseError, OpenError, ProofError, ReadError,
 };
@@ -281,6 +282,8 @@ struct Inner {
     segment_count: AtomicU64,
     checkpoints_signed: AtomicU64,
     last_checkpoint_error: Mutex<Option<String>>,
+    /// Serializes replacements of `cosigned.checkpoint`.
+    cosigned_lock: Mutex<()>,
     fsyncs: AtomicU64,
     fsync_nanos: AtomicU64,
     recovered_tail_bytes: u64,
@@ -527,11 +530,24 @@ impl Ledger {
             let (path, _) = create_segment(&segments_dir, 0).map_err(io_err(&segments_dir))?;
             segments.push((0, path));
         }
-        if segments[0].0 != 0 {
+        // Segments archived away (`archive.json`) leave a prefix of the log without local
+        // segments; the stored hashes still cover it.
+        let archive_path = dir.join(crate::archive::ARCHIVE_FILE);
+        let archived_end = crate::archive::read_manifest(dir)
+            .map_err(io_err(&archive_path))?
+            .end();
+        if segments[0].0 != archived_end {
             return Err(OpenError::Corrupt {
                 path: segments[0].1.clone(),
                 offset: 0,
-                reason: "the first segment does not start at entry 0".to_owned(),
+                reason: if archived_end == 0 {
+                    "the first segment does not start at entry 0".to_owned()
+                } else {
+                    format!(
+                        "the first local segment does not start at entry {archived_end}, where \
+                         the archived segments end"
+                    )
+                },
             });
         }
 
@@ -548,6 +564,17 @@ impl Ledger {
         };
         let recovered = match ctx.recover(trusted, segments.clone(), &mut levels) {
             Ok(r) => r,
+            Err(RecoverFailure::Untrusted) if archived_end > 0 => {
+                return Err(OpenError::Corrupt {
+                    path: tree_dir.clone(),
+                    offset: 0,
+                    reason: format!(
+                        "the stored tree hashes do not match the last checkpoint and entries \
+                         0..{archived_end} are archived, so they cannot be rebuilt; restore the \
+                         archived segments into segments/ and remove archive.json"
+                    ),
+                });
+            }
             Err(RecoverFailure::Untrusted) => match ctx.recover(0, segments, &mut levels) {
                 Ok(r) => r,
                 Err(RecoverFailure::Fatal(e)) => return Err(e),
@@ -650,6 +677,7 @@ impl Ledger {
             segment_count: AtomicU64::new(segment_count),
             checkpoints_signed: AtomicU64::new(0),
             last_checkpoint_error: Mutex::new(None),
+            cosigned_lock: Mutex::new(()),
             fsyncs: AtomicU64::new(0),
             fsync_nanos: AtomicU64::new(0),
             recovered_tail_bytes: recovered.tail_cut,
@@ -874,6 +902,40 @@ impl Ledger {
     /// The log origin.
     pub fn origin(&self) -> &str {
         &self.inner.origin
+    }
+
+    /// Stores `note` — one of this log's checkpoints carrying witness cosignature lines — as
+    /// `cosigned.checkpoint` (atomic replace, fsynced). The log signature must verify, the
+    /// checkpoint must not be ahead of the latest signed one, and a cosigned checkpoint never
+    /// replaces a larger one. Returns whether the file was replaced.
+    pub fn store_cosigned_checkpoint(&self, note: &str) -> Result<bool, StoreCosignedError> {
+        let verifier = CheckpointVerifier::new(self.inner.signer.vkey())
+            .map_err(StoreCosignedError::NotSigned)?;
+        let cp = verifier.open(note).map_err(StoreCosignedError::NotSigned)?;
+        let latest = self.latest_checkpoint_parsed().map_or(0, |l| l.size);
+        if cp.size > latest {
+            return Err(StoreCosignedError::AheadOfLog {
+                size: cp.size,
+                latest,
+            });
+        }
+        let _guard = self.inner.cosigned_lock.lock();
+        if let Some(old) = self.cosigned_checkpoint() {
+            if let Ok(old_cp) = verifier.open(&old) {
+                if old_cp.size > cp.size {
+                    return Ok(false);
+                }
+            }
+        }
+        let path = self.inner.dir.join(layout::COSIGNED_FILE);
+        crate::fsutil::write_atomic(&path, note.as_bytes(), 0o644)
+            .map_err(|source| StoreCosignedError::Io { path, source })?;
+        Ok(true)
+    }
+
+    /// The stored cosigned checkpoint (`cosigned.checkpoint`), if any.
+    pub fn cosigned_checkpoint(&self) -> Option<String> {
+        std::fs::read_to_string(self.inner.dir.join(layout::COSIGNED_FILE)).ok()
     }
 
     /// The ledger directory.
@@ -1556,7 +1618,10 @@ impl Inner {
             let Some((first, path)) = pos.checked_sub(1).and_then(|p| table.sealed.get(p)) else {
                 return Err(io::Error::new(
                     io::ErrorKind::NotFound,
-                    format!("no segment holds entry {index}"),
+                    format!(
+                        "no local segment holds entry {index} (archived segments are listed in \
+                         archive.json)"
+                    ),
                 ));
             };
             let cache = self.sealed_cache.lock();

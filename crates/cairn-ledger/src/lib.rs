@@ -12,6 +12,8 @@
 //!   concurrent batches share one fsync).
 //! * A checkpoint is never signed before the entries it covers are durable, and every checkpoint
 //!   is consistent with all earlier ones (they are cut from one growing tree).
+//! * A witness cosignature ([`cosign`]) is only stored on a checkpoint this log signed, and
+//!   `cosigned.checkpoint` never moves back to a smaller checkpoint.
 //! * After a crash, [`Ledger::open`] cuts a torn tail (only unacknowledged bytes), rebuilds
 //!   derived hashes past the last checkpoint from the entries, and refuses to open if a signed
 //!   checkpoint covers entries that are gone ([`OpenError::Rollback`]) or differ
@@ -26,7 +28,10 @@
 //!   signing.key              "PRIVATE+KEY+<origin>+<hex key id>+<base64(0x01 || seed)>\n"  mode 0600
 //!   verifier.key             "<origin>+<hex key id>+<base64(0x01 || public key)>\n"
 //!   checkpoints.log          every signed checkpoint, appended, never rewritten
+//!   cosigned.checkpoint      the latest checkpoint witnesses cosigned: the signed note plus their
+//!                            C2SP tlog-cosignature lines (replaced atomically; absent without witnesses)
 //!   segments/<20-digit first index>.seg    the entries (the source of truth)
+//!   archive.json             segments archived elsewhere (see [`archive`]); absent if none
 //!   tree/level-<L>.hash      stored node hashes (derived; rebuilt from segments if needed)
 //!   tree/offsets.idx         record offset of every entry in its segment (derived)
 //!
@@ -80,8 +85,10 @@
 
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
+pub mod archive;
 pub mod bundle;
 pub mod checkpoint;
+pub mod cosign;
 mod error;
 mod fsutil;
 mod layout;
@@ -93,6 +100,9 @@ pub mod verify;
 
 pub use bundle::{BundleError, ProofBundle, VerifiedBundle, verify_bundle};
 pub use checkpoint::{Checkpoint, CheckpointError, CheckpointVerifier};
+pub use cosign::{
+    CosignError, Cosignature, CosignatureSigner, CosignatureVerifier, StoreCosignedError,
+};
 pub use error::{AppendError, CheckpointWriteError, CloseError, OpenError, ProofError, ReadError};
 pub use layout::{FORMAT_VERSION, MAX_ENTRY_LEN};
 pub use ledger::{FsyncObserver, FsyncPolicy, Ledger, LedgerOptions, LedgerStats};

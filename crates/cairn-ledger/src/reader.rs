@@ -70,6 +70,16 @@ impl LedgerReader {
         record.map(|r| self.check(r.note)).transpose()
     }
 
+    /// The stored cosigned checkpoint (`cosigned.checkpoint`), checked against the log key; its
+    /// witness cosignatures are not checked here (see [`crate::CosignatureVerifier`]).
+    pub fn cosigned_checkpoint(&self) -> Result<Option<(String, Checkpoint)>, ReadError> {
+        match std::fs::read_to_string(self.dir.join(layout::COSIGNED_FILE)) {
+            Ok(note) => self.check(note).map(Some),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(ReadError::Io(e)),
+        }
+    }
+
     /// The signed checkpoint of exactly `size` entries, if one was signed.
     pub fn checkpoint_of_size(&self, size: u64) -> Result<Option<(String, Checkpoint)>, ReadError> {
         let path = self.dir.join(layout::CHECKPOINTS_FILE);

@@ -31,6 +31,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use crate::checkpoint::{Checkpoint, CheckpointVerifier};
+use crate::cosign::CosignatureVerifier;
 use crate::layout::{self, Meta, SEGMENT_HEADER_LEN, Scan};
 use crate::ledger::FileNodes;
 use crate::merkle::{self, Frontier, HASH_LEN, Hash};
@@ -48,6 +49,27 @@ pub struct VerifyOptions {
     /// The verifier key to trust. Default: the ledger's own `verifier.key`, which only proves
     /// self-consistency; an auditor passes the key they obtained independently.
     pub verifier_key: Option<String>,
+    /// Witness verifier keys (`<name>+<hex id>+<base64(0x04 || key)>`, C2SP `tlog-cosignature`).
+    /// When given, the ledger's `cosigned.checkpoint` must be one of its signed checkpoints,
+    /// match the entries, and carry valid cosignatures by at least `witness_quorum` of them.
+    pub witness_keys: Vec<String>,
+    /// How many of `witness_keys` must have cosigned. `None`: all of them.
+    pub witness_quorum: Option<usize>,
+}
+
+/// The outcome for one witness key.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct WitnessCheck {
+    /// `<name>+<hex key id>` of the witness key.
+    pub key: String,
+    /// Whether a valid cosignature by it is on the cosigned checkpoint.
+    pub cosigned: bool,
+    /// When it cosigned (POSIX seconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<u64>,
+    /// Why not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// A kind of integrity problem.
@@ -99,6 +121,12 @@ pub enum ProblemKind {
     /// The log's root at the trusted checkpoint's size differs from the trusted root: the log
     /// was rewritten (forked) after the auditor saw it.
     TrustedCheckpointFork,
+    /// A witness key is malformed, or fewer witnesses than required cosigned the log's
+    /// cosigned checkpoint (or there is none).
+    WitnessCosignature,
+    /// The cosigned checkpoint is not validly signed by the log, covers more entries than the
+    /// log holds, or signs a root the entries do not hash to.
+    CosignedCheckpointInvalid,
 }
 
 /// One finding, located as precisely as possible.
@@ -156,6 +184,16 @@ pub struct VerifyReport {
     pub latest_checkpoint_size: Option<u64>,
     /// Size of the trusted checkpoint, if one was given and valid.
     pub trusted_checkpoint_size: Option<u64>,
+    /// Size of the cosigned checkpoint checked against the witness keys, if any were given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub witnessed_size: Option<u64>,
+    /// One result per witness key given.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub witnesses: Vec<WitnessCheck>,
+    /// Segments archived away (`archive.json`): their entries were not re-hashed; their stored
+    /// leaf hashes were checked against the signed checkpoints instead.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub archived: Vec<crate::archive::ArchivedSegment>,
     /// The first entry found bad, if any.
     pub first_bad_entry: Option<EntryLocation>,
     /// Integrity problems, in the order found (at most 100).
@@ -200,6 +238,7 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> VerifyIoError + '_ {
 enum Target {
     Stored { position: usize, root: Hash },
     Trusted { root: Hash },
+    Cosigned { root: Hash },
 }
 
 /// Messages from the reader thread.
@@ -517,7 +556,15 @@ pub fn verify_dir(
         _ => None,
     };
 
+    let (cosigned, witnesses) = check_witnesses(&mut pass, dir, opts, verifier.as_ref());
+
     let mut targets: BTreeMap<u64, Vec<Target>> = BTreeMap::new();
+    if let Some(cp) = &cosigned {
+        targets
+            .entry(cp.size)
+            .or_default()
+            .push(Target::Cosigned { root: cp.root });
+    }
     for (position, cp) in &stored {
         targets.entry(cp.size).or_default().push(Target::Stored {
             position: *position,
@@ -562,6 +609,58 @@ pub fn verify_dir(
     let mut bytes = 0u64;
     let mut done = 0u64;
     let mut entry_locs: BTreeMap<u64, EntryLocation> = BTreeMap::new();
+
+    // Archived segments: no entries to re-hash, so the tree is rebuilt from their stored leaf
+    // hashes, which the signed checkpoint roots recomputed below authenticate.
+    let archived = match crate::archive::read_manifest(dir) {
+        Ok(m) => m.segments,
+        Err(e) => {
+            pass.problem(problem(
+                ProblemKind::Metadata,
+                format!("{}: {e}", crate::archive::ARCHIVE_FILE),
+            ));
+            Vec::new()
+        }
+    };
+    let archived_end = archived.last().map_or(0, |s| s.end);
+    for index in 0..archived_end {
+        let Some(leaf) = levels[0].next::<HASH_LEN>() else {
+            pass.problem(Problem {
+                index: Some(index),
+                file: Some(format!("{}/level-0.hash", layout::TREE_DIR)),
+                ..problem(
+                    ProblemKind::StoredHashMissing,
+                    format!(
+                        "entry {index} is archived and its stored leaf hash is missing: the \
+                         archived range cannot be checked"
+                    ),
+                )
+            });
+            break;
+        };
+        let _ = offsets.next::<8>();
+        let mut node_checks: Vec<(usize, u64, Hash)> = Vec::new();
+        frontier.push(leaf, |height, node_index, hash| {
+            if height > 0 && height % TILE_HEIGHT == 0 {
+                node_checks.push(((height / TILE_HEIGHT) as usize, node_index, *hash));
+            }
+        });
+        for (level, node_index, hash) in node_checks {
+            check_node(
+                &mut pass,
+                &mut levels,
+                level,
+                node_index,
+                &hash,
+                last_signed,
+            );
+        }
+        let size = frontier.size();
+        if targets.contains_key(&size) {
+            roots.insert(size, frontier.root());
+        }
+    }
+
     let (tx, rx) = mpsc::sync_channel::<Msg>(8);
     let segs = Arc::new(segments.clone());
     let reader_segs = Arc::clone(&segs);
@@ -744,6 +843,16 @@ pub fn verify_dir(
                             ),
                         )
                     }),
+                    Target::Cosigned { .. } => pass.problem(Problem {
+                        index: Some(entries),
+                        ..problem(
+                            ProblemKind::CosignedCheckpointInvalid,
+                            format!(
+                                "the witnesses cosigned {size} entries but the log holds only \
+                                 {entries}: the ledger was rolled back or truncated"
+                            ),
+                        )
+                    }),
                     Target::Trusted { .. } => pass.problem(Problem {
                         index: Some(entries),
                         ..problem(
@@ -761,7 +870,9 @@ pub fn verify_dir(
         let mut all_ok = true;
         for t in list {
             let root = match t {
-                Target::Stored { root, .. } | Target::Trusted { root } => root,
+                Target::Stored { root, .. }
+                | Target::Trusted { root }
+                | Target::Cosigned { root } => root,
             };
             if root_ok(size, root) {
                 continue;
@@ -780,6 +891,19 @@ pub fn verify_dir(
                             "checkpoint #{position} (size {size}) signs a root that the entries \
                              do not hash to: an entry in {prev_ok}..{size} was altered, moved \
                              or removed"
+                        ),
+                    )
+                }),
+                Target::Cosigned { .. } => pass.problem(Problem {
+                    index: Some(prev_ok),
+                    file: loc.as_ref().map(|l| l.file.clone()),
+                    offset: loc.as_ref().map(|l| l.offset),
+                    ..problem(
+                        ProblemKind::CosignedCheckpointInvalid,
+                        format!(
+                            "the log's root at size {size} differs from the checkpoint the \
+                             witnesses cosigned: the log was rewritten after they saw it \
+                             (entries {prev_ok}..{size} differ)"
                         ),
                     )
                 }),
@@ -916,6 +1040,19 @@ pub fn verify_dir(
         }
     }
 
+    if let (Some(c), Some(l)) = (&cosigned, &latest) {
+        if c.size < l.size {
+            pass.warnings.push(problem(
+                ProblemKind::WitnessCosignature,
+                format!(
+                    "entries {}..{} are signed by the log but not yet cosigned by the witnesses \
+                     (the latest cosigned checkpoint has size {})",
+                    c.size, l.size, c.size
+                ),
+            ));
+        }
+    }
+
     let ok = pass.problems.is_empty();
     Ok(VerifyReport {
         ok,
@@ -928,12 +1065,116 @@ pub fn verify_dir(
         checkpoints: checkpoint_count,
         latest_checkpoint_size: latest.map(|c| c.size),
         trusted_checkpoint_size: trusted.map(|c| c.size),
+        witnessed_size: cosigned.map(|c| c.size),
+        archived,
+        witnesses,
         first_bad_entry: pass.first_bad.clone(),
         problems: pass.problems,
         problems_omitted: pass.omitted,
         warnings: pass.warnings,
         elapsed_secs: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Checks `cosigned.checkpoint` against the witness keys; returns the checkpoint (for the root
+/// check against the entries) and one result per key.
+fn check_witnesses(
+    pass: &mut Pass<'_>,
+    dir: &Path,
+    opts: &VerifyOptions,
+    verifier: Option<&CheckpointVerifier>,
+) -> (Option<Checkpoint>, Vec<WitnessCheck>) {
+    if opts.witness_keys.is_empty() {
+        return (None, Vec::new());
+    }
+    let mut keys = Vec::new();
+    for k in &opts.witness_keys {
+        match CosignatureVerifier::new(k) {
+            Ok(v) => keys.push(v),
+            Err(e) => pass.problem(problem(
+                ProblemKind::WitnessCosignature,
+                format!("witness key {k:?}: {e}"),
+            )),
+        }
+    }
+    let quorum = opts.witness_quorum.unwrap_or(opts.witness_keys.len());
+    if quorum > opts.witness_keys.len() {
+        pass.problem(problem(
+            ProblemKind::WitnessCosignature,
+            format!(
+                "witness quorum {quorum} is more than the {} witness keys given",
+                opts.witness_keys.len()
+            ),
+        ));
+    }
+    let path = dir.join(layout::COSIGNED_FILE);
+    let note = match std::fs::read_to_string(&path) {
+        Ok(n) => n,
+        Err(e) => {
+            pass.problem(Problem {
+                file: Some(layout::COSIGNED_FILE.to_owned()),
+                ..problem(
+                    ProblemKind::WitnessCosignature,
+                    format!("no cosigned checkpoint ({e}): no witness has cosigned this log yet"),
+                )
+            });
+            return (None, Vec::new());
+        }
+    };
+    let Some(verifier) = verifier else {
+        return (None, Vec::new());
+    };
+    let cp = match verifier.open(&note) {
+        Ok(cp) => cp,
+        Err(e) => {
+            pass.problem(Problem {
+                file: Some(layout::COSIGNED_FILE.to_owned()),
+                ..problem(
+                    ProblemKind::CosignedCheckpointInvalid,
+                    format!("cosigned checkpoint: {e}"),
+                )
+            });
+            return (None, Vec::new());
+        }
+    };
+    let results: Vec<WitnessCheck> = keys
+        .iter()
+        .map(|k| match k.verify_note(&note) {
+            Ok(c) => WitnessCheck {
+                key: k.key_ref(),
+                cosigned: true,
+                timestamp: Some(c.timestamp),
+                error: None,
+            },
+            Err(e) => WitnessCheck {
+                key: k.key_ref(),
+                cosigned: false,
+                timestamp: None,
+                error: Some(e.to_string()),
+            },
+        })
+        .collect();
+    let valid = results.iter().filter(|r| r.cosigned).count();
+    if valid < quorum {
+        let missing: Vec<&str> = results
+            .iter()
+            .filter(|r| !r.cosigned)
+            .map(|r| r.key.as_str())
+            .collect();
+        pass.problem(Problem {
+            file: Some(layout::COSIGNED_FILE.to_owned()),
+            ..problem(
+                ProblemKind::WitnessCosignature,
+                format!(
+                    "the cosigned checkpoint (size {}) has {valid} valid witness cosignatures, \
+                     {quorum} required; missing or invalid: {}",
+                    cp.size,
+                    missing.join(", ")
+                ),
+            )
+        });
+    }
+    (Some(cp), results)
 }
 
 fn check_offset(

@@ -61,9 +61,80 @@ pub(crate) struct VerifyArgs {
     /// ledger's own `verifier.key`, which only shows the ledger is self-consistent.
     #[arg(long, value_name = "KEY")]
     vkey: Option<String>,
+    /// A witness's cosignature key (`<name>+<id>+<key>`, type 0x04, or a file holding it);
+    /// repeatable. The ledger's cosigned checkpoint must carry a valid cosignature by each (or
+    /// by `--witness-quorum` of them) and match the entries.
+    #[arg(long = "witness-key", value_name = "KEY")]
+    witness_keys: Vec<String>,
+    /// How many of the `--witness-key`s must have cosigned [default: all].
+    #[arg(long, value_name = "N", requires = "witness_keys")]
+    witness_quorum: Option<usize>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+}
+
+/// `cairn ledger`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct LedgerArgs {
+    #[command(subcommand)]
+    command: LedgerCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum LedgerCommand {
+    /// Compress sealed segments whose entries all lie below --before-index (and below the latest
+    /// checkpoint) into --to, and remove them from the ledger; the stored hashes stay, so
+    /// verification of what remains still passes. The ledger must not be open (stop serve).
+    Archive(ArchiveArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ArchiveArgs {
+    #[command(flatten)]
+    data: DataDir,
+    /// Archive only segments that end at or below this entry index.
+    #[arg(long, value_name = "N")]
+    before_index: u64,
+    /// Directory the gzipped segments are written to.
+    #[arg(long, value_name = "DIR")]
+    to: PathBuf,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn run_ledger(args: LedgerArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        LedgerCommand::Archive(a) => {
+            let dir = a.data.ledger_dir()?;
+            let report = cairn_ledger::archive::archive_segments(&dir, a.before_index, &a.to)?;
+            if a.json {
+                print_json(&report)?;
+            } else {
+                let mut out = std::io::stdout().lock();
+                for s in &report.archived {
+                    writeln!(
+                        out,
+                        "archived entries {}..{}: {} ({} bytes, {} compressed)",
+                        s.first,
+                        s.end,
+                        s.location.join(&s.file).display(),
+                        s.bytes,
+                        s.compressed_bytes
+                    )?;
+                }
+                writeln!(
+                    out,
+                    "{} segment(s) archived now; entries 0..{} are archived (latest checkpoint: {})",
+                    report.archived.len(),
+                    report.archived_end,
+                    report.checkpoint_size
+                )?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
 
 /// `cairn checkpoint`.
@@ -120,7 +191,7 @@ pub(crate) struct VerifyProofArgs {
 }
 
 /// A key given inline or as a file.
-fn read_key(value: &str) -> anyhow::Result<String> {
+pub(crate) fn read_key(value: &str) -> anyhow::Result<String> {
     let path = Path::new(value);
     if !value.contains('+') && path.is_file() {
         return Ok(std::fs::read_to_string(path)
@@ -149,6 +220,12 @@ pub(crate) fn run_verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let opts = VerifyOptions {
         trusted_checkpoint,
         verifier_key: args.vkey.as_deref().map(read_key).transpose()?,
+        witness_keys: args
+            .witness_keys
+            .iter()
+            .map(|k| read_key(k))
+            .collect::<anyhow::Result<_>>()?,
+        witness_quorum: args.witness_quorum,
     };
 
     let bar = std::io::stderr().is_terminal().then(|| {
@@ -232,6 +309,29 @@ fn print_report(dir: &Path, r: &VerifyReport) -> anyhow::Result<()> {
             r.entries, r.bytes, r.segments, r.checkpoints, r.elapsed_secs
         )?;
         writeln!(out, "root: {}", r.root)?;
+        if let Some(last) = r.archived.last() {
+            writeln!(
+                out,
+                "archived: entries 0..{} in {} segment(s) under {} (checked through their stored \
+                 hashes against the signed checkpoints, not re-hashed)",
+                last.end,
+                r.archived.len(),
+                last.location.display()
+            )?;
+        }
+        if let Some(size) = r.witnessed_size {
+            let names: Vec<&str> = r
+                .witnesses
+                .iter()
+                .filter(|w| w.cosigned)
+                .map(|w| w.key.as_str())
+                .collect();
+            writeln!(
+                out,
+                "witnessed: the checkpoint of size {size} is cosigned by {}",
+                names.join(", ")
+            )?;
+        }
         if let Some(size) = r.trusted_checkpoint_size {
             writeln!(
                 out,
@@ -422,6 +522,8 @@ mod tests {
                 data: data(tmp.path()),
                 trusted_checkpoint: trusted,
                 vkey: None,
+                witness_keys: Vec::new(),
+                witness_quorum: None,
                 json: true,
             })
             .unwrap()
@@ -465,6 +567,8 @@ mod tests {
                 data: data(tmp.path()),
                 trusted_checkpoint: Some(tmp.path().join("missing")),
                 vkey: None,
+                witness_keys: Vec::new(),
+                witness_quorum: None,
                 json: true,
             })
             .is_err()

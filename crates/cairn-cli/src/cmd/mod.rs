@@ -6,6 +6,7 @@ pub(crate) mod inspect;
 pub(crate) mod ledger;
 pub(crate) mod query;
 pub(crate) mod serve;
+pub(crate) mod witness;
 
 /// A closed stdout (e.g. `cairn traces | head`) is not an error.
 pub(crate) fn is_broken_pipe(err: &anyhow::Error) -> bool {

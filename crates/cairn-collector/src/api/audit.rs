@@ -34,6 +34,36 @@ pub(crate) async fn checkpoint(State(state): State<Arc<ApiState>>) -> Result<Res
     Ok(response)
 }
 
+/// `GET /api/v1/audit/checkpoint/cosigned`: the latest checkpoint with witness cosignatures.
+pub(crate) async fn cosigned_checkpoint(
+    State(state): State<Arc<ApiState>>,
+) -> Result<Response, ApiError> {
+    let ledger = Arc::clone(&state.ledger);
+    let note = tokio::task::spawn_blocking(move || ledger.cosigned_checkpoint())
+        .await
+        .map_err(|e| ApiError::internal(format!("read task failed: {e}")))?
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "no witness has cosigned a checkpoint yet (see [witness] in the configuration)",
+            )
+        })?;
+    let mut response = text(note);
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(response)
+}
+
+/// `GET /api/v1/audit/witnesses`: one status object per configured witness.
+pub(crate) async fn witnesses(State(state): State<Arc<ApiState>>) -> Response {
+    let list = state
+        .witnesses
+        .as_ref()
+        .map(|s| s.witnesses())
+        .unwrap_or_default();
+    axum::Json(list).into_response()
+}
+
 /// `GET /api/v1/audit/key`: the verifier key (`<name>+<hex key id>+<base64 key>`).
 pub(crate) async fn key(State(state): State<Arc<ApiState>>) -> Response {
     text(format!("{}\n", state.ledger.verifier_key()))

@@ -8,6 +8,8 @@
 //! | `GET /api/v1/traces/{trace_id}` | one trace with all its spans (404 when unknown) |
 //! | `GET /api/v1/stats` | aggregates per agent, tool or model |
 //! | `GET /api/v1/audit/checkpoint` | latest signed checkpoint (`text/plain`) |
+//! | `GET /api/v1/audit/checkpoint/cosigned` | latest witness-cosigned checkpoint (`text/plain`) |
+//! | `GET /api/v1/audit/witnesses` | per-witness push status (JSON) |
 //! | `GET /api/v1/audit/key` | the ledger's verifier key (`text/plain`) |
 //! | `GET /api/v1/audit/proof?index=N[&size=S]` | `tlog-proof@v1` bundle (`text/plain`) |
 //! | `GET /api/v1/audit/entries/{index}` | raw ledger entry bytes |
@@ -64,6 +66,8 @@ pub(crate) struct ApiState {
     pub(crate) ready: AtomicBool,
     /// The latest background ledger verification.
     pub(crate) verification: Arc<crate::verifier::VerificationStatus>,
+    /// The witness pusher's per-witness status (`None`: no witnesses configured).
+    pub(crate) witnesses: Option<Arc<cairn_witness::PushStatus>>,
 }
 
 impl ApiState {
@@ -154,6 +158,11 @@ pub(crate) fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/traces/{trace_id}", get(query::get_trace))
         .route("/api/v1/stats", get(query::stats))
         .route("/api/v1/audit/checkpoint", get(audit::checkpoint))
+        .route(
+            "/api/v1/audit/checkpoint/cosigned",
+            get(audit::cosigned_checkpoint),
+        )
+        .route("/api/v1/audit/witnesses", get(audit::witnesses))
         .route("/api/v1/audit/key", get(audit::key))
         .route("/api/v1/audit/proof", get(audit::proof))
         .route("/api/v1/audit/entries/{index}", get(audit::entry))

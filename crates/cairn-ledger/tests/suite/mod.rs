@@ -1,6 +1,8 @@
 //! Test modules and shared helpers.
 
 mod api;
+mod archive;
+mod cosigned;
 mod model;
 mod tamper;
 mod vectors;
