@@ -43,6 +43,10 @@ enum Command {
     Demo(cmd::demo::DemoArgs),
     /// Backfill an exporter destination (Elasticsearch, OTLP, JSONL) from the ledger.
     Export(cmd::export::ExportArgs),
+    /// Manage API keys: create, list, revoke.
+    Keys(cmd::keys::KeysArgs),
+    /// Audit trails kept in the ledger: `cairn audit access` lists reads of span content.
+    Audit(cmd::audit::AuditArgs),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +65,8 @@ fn main() -> ExitCode {
         Command::VerifyProof(args) => cmd::ledger::run_verify_proof(args),
         Command::Demo(args) => cmd::demo::run(args),
         Command::Export(args) => cmd::export::run(args),
+        Command::Keys(args) => cmd::keys::run(args),
+        Command::Audit(args) => cmd::audit::run(args),
     };
     match result {
         Ok(code) => code,

@@ -31,6 +31,16 @@
 //! max_attribute_value_bytes = 16777216
 //! max_attributes = 10000
 //!
+//! [auth]                      # API keys: see docs/security.md
+//! required = false            # true: refuse requests without a key even when keys.json is empty
+//! insecure_no_auth = false    # true: allow non-loopback listeners without any key
+//!
+//! [retention]                 # index only; the ledger keeps everything
+//! index_days = 30             # default: keep index rows forever
+//! check_interval = "1h"
+//! [retention.projects]
+//! shop = 365                  # per-project override of index_days
+//!
 //! [metrics]                   # /metrics; see cairn_metrics::MetricsConfig and docs/metrics.md
 //! label_cap = 100
 //! [metrics.price_table."gpt-4o"]  # replaces the built-in price table (USD per million tokens)
@@ -52,7 +62,11 @@
 //! | `CAIRN_INDEX_BATCH_ENTRIES` | `pipeline.index_batch_entries` |
 //! | `CAIRN_LEDGER_ORIGIN`       | `ledger.origin`                |
 //! | `CAIRN_CHECKPOINT_INTERVAL` | `ledger.checkpoint_interval`   |
+//! | `CAIRN_AUTH_REQUIRED`       | `auth.required`                |
+//! | `CAIRN_INSECURE_NO_AUTH`    | `auth.insecure_no_auth`        |
+//! | `CAIRN_INDEX_RETENTION_DAYS` | `retention.index_days`        |
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -85,6 +99,10 @@ pub struct Config {
     pub ledger: LedgerConfig,
     /// Per-record validation limits (a record above one is rejected, never truncated).
     pub limits: cairn_model::Limits,
+    /// API keys (`<data_dir>/keys.json`) and when they are required.
+    pub auth: AuthConfig,
+    /// How long the index keeps rows (the ledger keeps everything).
+    pub retention: RetentionConfig,
     /// `/metrics`: label caps, the model price table, run tracking and OTLP metrics limits (see
     /// `docs/metrics.md`). Not serialized: the price table is configuration input only.
     #[serde(skip_serializing)]
@@ -133,6 +151,49 @@ pub struct PipelineConfig {
     pub index_batch_entries: usize,
 }
 
+/// API keys: see `docs/security.md`. Keys themselves live in `<data_dir>/keys.json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Require a key on every protected route even while the key file is empty (then nothing but
+    /// `/healthz`, `/readyz`, `/metrics` and the UI's static files answers until a key exists).
+    pub required: bool,
+    /// Allow listening on non-loopback addresses with authentication off. Without it,
+    /// `cairn serve` refuses to start in that situation.
+    pub insecure_no_auth: bool,
+}
+
+/// Index retention. The ledger is never pruned by this.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Days the index keeps a trace after its last span ended (and a log record outside any
+    /// trace after its time); `None` keeps everything.
+    pub index_days: Option<u32>,
+    /// Per-project overrides of `index_days`.
+    pub projects: BTreeMap<String, u32>,
+    /// How often the retention pass runs.
+    #[serde(with = "humantime_serde_compat")]
+    pub check_interval: Duration,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            index_days: None,
+            projects: BTreeMap::new(),
+            check_interval: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl RetentionConfig {
+    /// Whether any retention applies.
+    pub fn enabled(&self) -> bool {
+        self.index_days.is_some() || !self.projects.is_empty()
+    }
+}
+
 /// Ledger options.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -153,6 +214,8 @@ impl Default for Config {
             pipeline: PipelineConfig::default(),
             ledger: LedgerConfig::default(),
             limits: cairn_model::Limits::default(),
+            auth: AuthConfig::default(),
+            retention: RetentionConfig::default(),
             metrics: cairn_metrics::MetricsConfig::default(),
             exporters: Vec::new(),
         }
@@ -309,6 +372,20 @@ impl Config {
             "CAIRN_INDEX_BATCH_ENTRIES",
             &mut self.pipeline.index_batch_entries,
         )?;
+        parse_env(&get, "CAIRN_AUTH_REQUIRED", &mut self.auth.required)?;
+        parse_env(
+            &get,
+            "CAIRN_INSECURE_NO_AUTH",
+            &mut self.auth.insecure_no_auth,
+        )?;
+        if let Some(v) = get("CAIRN_INDEX_RETENTION_DAYS") {
+            let days = v.trim().parse::<u32>().map_err(|e| ConfigError::Env {
+                var: "CAIRN_INDEX_RETENTION_DAYS",
+                value: v.clone(),
+                message: e.to_string(),
+            })?;
+            self.retention.index_days = Some(days);
+        }
         if let Some(v) = get("CAIRN_CHECKPOINT_INTERVAL") {
             self.ledger.checkpoint_interval =
                 humantime::parse_duration(v.trim()).map_err(|e| ConfigError::Env {
@@ -343,6 +420,22 @@ impl Config {
                 return Err(ConfigError::Invalid(format!("{key} must be at least 1")));
             }
         }
+        if self.retention.index_days == Some(0) || self.retention.projects.values().any(|d| *d == 0)
+        {
+            return Err(ConfigError::Invalid(
+                "retention.index_days and retention.projects values must be at least 1 day"
+                    .to_owned(),
+            ));
+        }
+        for project in self.retention.projects.keys() {
+            crate::auth::keys::validate_project(project)
+                .map_err(|e| ConfigError::Invalid(format!("retention.projects: {e}")))?;
+        }
+        if self.retention.check_interval.is_zero() {
+            return Err(ConfigError::Invalid(
+                "retention.check_interval must be positive".to_owned(),
+            ));
+        }
         if self.ledger.checkpoint_interval.is_zero() {
             return Err(ConfigError::Invalid(
                 "ledger.checkpoint_interval must be positive".to_owned(),
@@ -354,6 +447,11 @@ impl Config {
     /// The ledger's directory inside the data dir.
     pub fn ledger_dir(&self) -> PathBuf {
         self.data_dir.join("ledger")
+    }
+
+    /// The API key file inside the data dir.
+    pub fn keys_path(&self) -> PathBuf {
+        self.data_dir.join(crate::auth::keys::KEYS_FILE)
     }
 
     /// The index database inside the data dir.

@@ -24,6 +24,8 @@ use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::api::{ApiState, ReaderPool};
+use crate::auth::access::AccessLog;
+use crate::auth::{Authenticator, GrpcAuth};
 use crate::config::{Config, ConfigError};
 use crate::otlp::Ingest;
 use crate::otlp::grpc::OtlpGrpc;
@@ -31,6 +33,7 @@ use crate::pipeline::appender::Appender;
 use crate::pipeline::indexer::Indexer;
 use crate::pipeline::{LedgerWatch, Pipeline, open_ledger};
 use cairn_metrics::{Metrics, RuntimeStats};
+use tonic::service::interceptor::InterceptedService;
 
 /// Longest wait for in-flight requests during shutdown before their connections are dropped.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -101,6 +104,21 @@ pub enum ServeError {
         /// What went wrong.
         message: String,
     },
+    /// A listener is reachable from other hosts but no API key exists (and `[auth] required` is
+    /// off), so anyone could read and write; refused unless `insecure_no_auth` is set.
+    #[error(
+        "refusing to listen on {addr} ({what}) without API keys: create one with `cairn keys \
+         create --project P --scope admin`, or pass --insecure-no-auth to serve unauthenticated"
+    )]
+    Insecure {
+        /// Which listener.
+        what: &'static str,
+        /// Its bound address.
+        addr: SocketAddr,
+    },
+    /// The key file cannot be read.
+    #[error("{0}")]
+    Keys(String),
     /// Signing the final checkpoint failed.
     #[error("cannot close the ledger: {0}")]
     Close(cairn_ledger::CloseError),
@@ -169,6 +187,27 @@ impl Server {
             otlp_grpc: local_addr("OTLP/gRPC", &grpc_listener, &config.otlp.grpc_addr)?,
             api: local_addr("API", &api_listener, &config.api.addr)?,
         };
+        let auth = Arc::new(Authenticator::new(config.keys_path(), config.auth.required));
+        let auth_on = auth
+            .enabled()
+            .map_err(|e| ServeError::Keys(format!("{e:?}")))?;
+        if !auth_on && !config.auth.insecure_no_auth {
+            for (what, addr) in [
+                ("OTLP/HTTP", addrs.otlp_http),
+                ("OTLP/gRPC", addrs.otlp_grpc),
+                ("API", addrs.api),
+            ] {
+                if !addr.ip().is_loopback() {
+                    return Err(ServeError::Insecure { what, addr });
+                }
+            }
+        }
+        if !auth_on {
+            tracing::warn!(
+                "authentication is off (no API keys): every request is project `default` and \
+                 sees every project"
+            );
+        }
 
         let metrics = Arc::new(Metrics::new(
             config.metrics.clone(),
@@ -194,6 +233,11 @@ impl Server {
             retry_after_secs: config.otlp.retry_after_secs,
         });
         let api = Arc::new(ApiState {
+            auth: Arc::clone(&auth),
+            access: AccessLog::start(
+                Arc::clone(&pipeline.appender),
+                Arc::clone(&pipeline.metrics),
+            ),
             ledger: Arc::clone(&pipeline.ledger),
             readers: ReaderPool::new(index_path, config.api.max_concurrent_queries),
             index: Arc::clone(pipeline.indexer.status()),
@@ -210,7 +254,7 @@ impl Server {
             "OTLP/HTTP",
             spawn_axum(
                 http_listener,
-                crate::otlp::http::router(Arc::clone(&ingest)),
+                crate::otlp::http::router(Arc::clone(&ingest), Arc::clone(&auth)),
                 shutdown_rx.clone(),
             ),
         ));
@@ -223,6 +267,10 @@ impl Server {
             ),
         ));
         let (traces, logs, otlp_metrics) = OtlpGrpc::new(Arc::clone(&ingest)).services();
+        let grpc_auth = GrpcAuth(Arc::clone(&auth));
+        let traces = InterceptedService::new(traces, grpc_auth.clone());
+        let logs = InterceptedService::new(logs, grpc_auth.clone());
+        let otlp_metrics = InterceptedService::new(otlp_metrics, grpc_auth);
         let mut grpc_shutdown = shutdown_rx;
         tasks.push((
             "OTLP/gRPC",
@@ -254,6 +302,17 @@ impl Server {
             tasks.push((
                 "exporter metrics",
                 spawn_exporter_metrics(&exporters, &pipeline.metrics, shutdown_tx.subscribe()),
+            ));
+        }
+
+        if config.retention.enabled() {
+            tasks.push((
+                "index retention",
+                crate::retention::spawn(
+                    config.index_path(),
+                    config.retention.clone(),
+                    shutdown_tx.subscribe(),
+                ),
             ));
         }
 
@@ -470,6 +529,8 @@ impl RunningServer {
                 first_error.get_or_insert(ServeError::Serve { what, message });
             }
         }
+        // Access records of the last reads go to the ledger before its writer closes.
+        self.api.access.stop().await;
         self.export_shutdown.trigger();
         let exporters = std::mem::take(&mut self.exporters);
         let joined = tokio::task::spawn_blocking(move || {

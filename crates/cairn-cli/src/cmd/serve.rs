@@ -55,6 +55,13 @@ pub(crate) struct ServeArgs {
     /// the system choose ports).
     #[arg(long, value_name = "FILE")]
     addrs_file: Option<PathBuf>,
+    /// Allow listening on non-loopback addresses while no API key exists (anyone who can reach
+    /// the ports can read and write everything).
+    #[arg(long)]
+    insecure_no_auth: bool,
+    /// Require an API key on every protected route even while no key exists yet.
+    #[arg(long)]
+    auth_required: bool,
     /// Also run the demo workload (simulated agent runs, 2 per second) against this server until
     /// it stops.
     #[arg(long)]
@@ -104,6 +111,12 @@ impl ServeArgs {
         }
         if let Some(v) = self.checkpoint_interval {
             c.ledger.checkpoint_interval = v;
+        }
+        if self.insecure_no_auth {
+            c.auth.insecure_no_auth = true;
+        }
+        if self.auth_required {
+            c.auth.required = true;
         }
         c.validate()?;
         Ok(c)
