@@ -35,6 +35,10 @@
 //! required = false            # true: refuse requests without a key even when keys.json is empty
 //! insecure_no_auth = false    # true: allow non-loopback listeners without any key
 //!
+//! [tls]                       # PEM files; both or neither (then plain TCP)
+//! cert_file = "/etc/cairn/tls/cert.pem"
+//! key_file = "/etc/cairn/tls/key.pem"
+//!
 //! [retention]                 # index only; the ledger keeps everything
 //! index_days = 30             # default: keep index rows forever
 //! check_interval = "1h"
@@ -63,6 +67,8 @@
 //! | `CAIRN_LEDGER_ORIGIN`       | `ledger.origin`                |
 //! | `CAIRN_CHECKPOINT_INTERVAL` | `ledger.checkpoint_interval`   |
 //! | `CAIRN_AUTH_REQUIRED`       | `auth.required`                |
+//! | `CAIRN_TLS_CERT`            | `tls.cert_file`                |
+//! | `CAIRN_TLS_KEY`             | `tls.key_file`                 |
 //! | `CAIRN_INSECURE_NO_AUTH`    | `auth.insecure_no_auth`        |
 //! | `CAIRN_INDEX_RETENTION_DAYS` | `retention.index_days`        |
 
@@ -103,6 +109,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// How long the index keeps rows (the ledger keeps everything).
     pub retention: RetentionConfig,
+    /// TLS on every listener (OTLP/HTTP, OTLP/gRPC, API).
+    pub tls: TlsConfig,
     /// `/metrics`: label caps, the model price table, run tracking and OTLP metrics limits (see
     /// `docs/metrics.md`). Not serialized: the price table is configuration input only.
     #[serde(skip_serializing)]
@@ -163,6 +171,16 @@ pub struct AuthConfig {
     pub insecure_no_auth: bool,
 }
 
+/// TLS for every listener. Both files or neither.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: Option<PathBuf>,
+}
+
 /// Index retention. The ledger is never pruned by this.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -216,6 +234,7 @@ impl Default for Config {
             limits: cairn_model::Limits::default(),
             auth: AuthConfig::default(),
             retention: RetentionConfig::default(),
+            tls: TlsConfig::default(),
             metrics: cairn_metrics::MetricsConfig::default(),
             exporters: Vec::new(),
         }
@@ -373,6 +392,12 @@ impl Config {
             &mut self.pipeline.index_batch_entries,
         )?;
         parse_env(&get, "CAIRN_AUTH_REQUIRED", &mut self.auth.required)?;
+        if let Some(v) = get("CAIRN_TLS_CERT") {
+            self.tls.cert_file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("CAIRN_TLS_KEY") {
+            self.tls.key_file = Some(PathBuf::from(v));
+        }
         parse_env(
             &get,
             "CAIRN_INSECURE_NO_AUTH",
@@ -430,6 +455,11 @@ impl Config {
         for project in self.retention.projects.keys() {
             crate::auth::keys::validate_project(project)
                 .map_err(|e| ConfigError::Invalid(format!("retention.projects: {e}")))?;
+        }
+        if self.tls.cert_file.is_some() != self.tls.key_file.is_some() {
+            return Err(ConfigError::Invalid(
+                "tls.cert_file and tls.key_file must be set together".to_owned(),
+            ));
         }
         if self.retention.check_interval.is_zero() {
             return Err(ConfigError::Invalid(

@@ -28,6 +28,7 @@ mod otlp;
 mod pipeline;
 mod retention;
 mod server;
+mod tls;
 
 pub use config::{Config, ConfigError};
 pub use pipeline::{IndexError, ReindexError, ReindexReport, reindex};

@@ -32,6 +32,7 @@ use crate::otlp::grpc::OtlpGrpc;
 use crate::pipeline::appender::Appender;
 use crate::pipeline::indexer::Indexer;
 use crate::pipeline::{LedgerWatch, Pipeline, open_ledger};
+use crate::tls::TlsListener;
 use cairn_metrics::{Metrics, RuntimeStats};
 use tonic::service::interceptor::InterceptedService;
 
@@ -116,6 +117,9 @@ pub enum ServeError {
         /// Its bound address.
         addr: SocketAddr,
     },
+    /// The TLS certificate or key cannot be used.
+    #[error("{0}")]
+    Tls(String),
     /// The key file cannot be read.
     #[error("{0}")]
     Keys(String),
@@ -249,23 +253,48 @@ impl Server {
         });
 
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let tls = match (&config.tls.cert_file, &config.tls.key_file) {
+            (Some(cert), Some(key)) => {
+                Some(crate::tls::server_config(cert, key).map_err(ServeError::Tls)?)
+            }
+            _ => None,
+        };
+        let tls_listener = |what: &'static str, l: TcpListener, cfg: &Arc<rustls::ServerConfig>| {
+            TlsListener::new(l, Arc::clone(cfg)).map_err(|source| ServeError::Bind {
+                what,
+                addr: String::new(),
+                source,
+            })
+        };
+        let http_router = crate::otlp::http::router(Arc::clone(&ingest), Arc::clone(&auth));
+        let api_router = crate::api::router(Arc::clone(&api));
         let mut tasks = Vec::new();
-        tasks.push((
-            "OTLP/HTTP",
-            spawn_axum(
-                http_listener,
-                crate::otlp::http::router(Arc::clone(&ingest), Arc::clone(&auth)),
-                shutdown_rx.clone(),
-            ),
-        ));
-        tasks.push((
-            "API",
-            spawn_axum(
-                api_listener,
-                crate::api::router(Arc::clone(&api)),
-                shutdown_rx.clone(),
-            ),
-        ));
+        match &tls {
+            Some(cfg) => {
+                let http = tls_listener("OTLP/HTTP", http_listener, cfg)?;
+                let api_l = tls_listener("API", api_listener, cfg)?;
+                tasks.push((
+                    "OTLP/HTTP",
+                    spawn_axum(http, http_router, shutdown_rx.clone()),
+                ));
+                tasks.push(("API", spawn_axum(api_l, api_router, shutdown_rx.clone())));
+            }
+            None => {
+                tasks.push((
+                    "OTLP/HTTP",
+                    spawn_axum(http_listener, http_router, shutdown_rx.clone()),
+                ));
+                tasks.push((
+                    "API",
+                    spawn_axum(api_listener, api_router, shutdown_rx.clone()),
+                ));
+            }
+        }
+        // `Ok`: plain TCP, `Err`: TLS (an either without a crate for it).
+        let grpc_incoming = match &tls {
+            Some(cfg) => Err(tls_listener("OTLP/gRPC", grpc_listener, cfg)?),
+            None => Ok(grpc_listener),
+        };
         let (traces, logs, otlp_metrics) = OtlpGrpc::new(Arc::clone(&ingest)).services();
         let grpc_auth = GrpcAuth(Arc::clone(&auth));
         let traces = InterceptedService::new(traces, grpc_auth.clone());
@@ -275,18 +304,26 @@ impl Server {
         tasks.push((
             "OTLP/gRPC",
             tokio::spawn(async move {
-                tonic::transport::Server::builder()
+                let router = tonic::transport::Server::builder()
                     .add_service(traces)
                     .add_service(logs)
-                    .add_service(otlp_metrics)
-                    .serve_with_incoming_shutdown(
-                        TcpListenerStream::new(grpc_listener),
-                        async move {
-                            let _ = grpc_shutdown.wait_for(|stop| *stop).await;
-                        },
-                    )
-                    .await
-                    .map_err(|e| e.to_string())
+                    .add_service(otlp_metrics);
+                let signal = async move {
+                    let _ = grpc_shutdown.wait_for(|stop| *stop).await;
+                };
+                match grpc_incoming {
+                    Err(tls) => {
+                        router
+                            .serve_with_incoming_shutdown(tls.into_stream(), signal)
+                            .await
+                    }
+                    Ok(plain) => {
+                        router
+                            .serve_with_incoming_shutdown(TcpListenerStream::new(plain), signal)
+                            .await
+                    }
+                }
+                .map_err(|e| e.to_string())
             }),
         ));
 
@@ -370,11 +407,15 @@ fn spawn_exporter_metrics(
     })
 }
 
-fn spawn_axum(
-    listener: TcpListener,
+fn spawn_axum<L>(
+    listener: L,
     router: axum::Router,
     mut shutdown: watch::Receiver<bool>,
-) -> JoinHandle<Result<(), String>> {
+) -> JoinHandle<Result<(), String>>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     tokio::spawn(async move {
         axum::serve(listener, router)
             .with_graceful_shutdown(async move {

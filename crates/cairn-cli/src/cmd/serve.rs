@@ -59,6 +59,12 @@ pub(crate) struct ServeArgs {
     /// the ports can read and write everything).
     #[arg(long)]
     insecure_no_auth: bool,
+    /// TLS certificate chain (PEM) for every listener; needs --tls-key.
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM) for every listener; needs --tls-cert.
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<PathBuf>,
     /// Require an API key on every protected route even while no key exists yet.
     #[arg(long)]
     auth_required: bool,
@@ -117,6 +123,12 @@ impl ServeArgs {
         }
         if self.auth_required {
             c.auth.required = true;
+        }
+        if let Some(v) = &self.tls_cert {
+            c.tls.cert_file = Some(v.clone());
+        }
+        if let Some(v) = &self.tls_key {
+            c.tls.key_file = Some(v.clone());
         }
         c.validate()?;
         Ok(c)

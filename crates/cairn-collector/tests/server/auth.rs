@@ -453,3 +453,91 @@ fn non_loopback_listeners_need_keys_or_an_explicit_opt_out() {
         .unwrap();
     runtime.block_on(server.shutdown()).unwrap();
 }
+
+/// `[tls]`: the API and OTLP/HTTP listeners speak TLS with a certificate made here, and a real
+/// TLS client that trusts it gets through; plain HTTP does not.
+#[test]
+fn tls_on_every_listener_with_a_self_signed_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params
+        .subject_alt_names
+        .push(rcgen::SanType::IpAddress(std::net::IpAddr::V4(
+            std::net::Ipv4Addr::LOCALHOST,
+        )));
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let cert_path = dir.path().join("cert.pem");
+    let key_path = dir.path().join("key.pem");
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let srv = TestServer::start(|c| {
+        c.tls.cert_file = Some(cert_path.clone());
+        c.tls.key_file = Some(key_path.clone());
+    });
+
+    let agent = ureq::AgentBuilder::new()
+        .tls_config(client_config(&cert))
+        .build();
+    let body = agent
+        .get(&format!("https://{}/healthz", srv.api))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert_eq!(body, "ok\n");
+    let answer = agent
+        .post(&format!("https://{}/v1/traces", srv.http))
+        .set("content-type", "application/x-protobuf")
+        .send_bytes(&protobuf(agent_run(1)))
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    srv.wait_indexed();
+    let page: Value = serde_json::from_str(
+        &agent
+            .get(&format!("https://{}/api/v1/traces", srv.api))
+            .call()
+            .unwrap()
+            .into_string()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(page["traces"].as_array().unwrap().len(), 1);
+    // Plain HTTP to a TLS listener gets no HTTP answer.
+    assert!(
+        ureq::get(&format!("http://{}/healthz", srv.api))
+            .call()
+            .is_err()
+    );
+    // The gRPC listener speaks TLS too: a handshake trusting the certificate negotiates h2, and a
+    // plaintext gRPC client fails.
+    let mut h2_client = (*client_config(&cert)).clone();
+    h2_client.alpn_protocols = vec![b"h2".to_vec()];
+    let grpc = srv.grpc;
+    srv.runtime.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(grpc).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(h2_client))
+            .connect(name, tcp)
+            .await
+            .unwrap();
+        assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+        let mut plain = TraceServiceClient::connect(format!("http://{grpc}")).await;
+        if let Ok(client) = plain.as_mut() {
+            assert!(client.export(request(agent_run(2))).await.is_err());
+        }
+    });
+}
+
+fn client_config(cert: &rcgen::Certificate) -> std::sync::Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.der().clone()).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    std::sync::Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+}
