@@ -76,3 +76,57 @@ pub(crate) fn spawn(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use cairn_model::{AnyValue, KeyValue, Record, Span, SpanId, TraceId};
+
+    use super::*;
+
+    fn span(trace: u8, project: &str, end: u64) -> Record {
+        let mut s = Span {
+            trace_id: TraceId([trace; 16]),
+            span_id: SpanId([trace; 8]),
+            name: "invoke_agent a".to_owned(),
+            start_unix_nano: end - 1,
+            end_unix_nano: end,
+            ..Span::default()
+        };
+        s.resource.attributes.push(KeyValue {
+            key: "cairn.project".to_owned(),
+            value: AnyValue::String(project.to_owned()),
+        });
+        Record::Span(s)
+    }
+
+    #[test]
+    fn per_project_days_override_the_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("index.sqlite")).unwrap();
+        let now = 100 * DAY_NANOS;
+        let batch = vec![
+            (0, span(1, "keep-long", now - 10 * DAY_NANOS)),
+            (1, span(2, "other", now - 10 * DAY_NANOS)),
+            (2, span(3, "other", now - DAY_NANOS)),
+        ];
+        store.apply(&batch, 3).unwrap();
+        let config = RetentionConfig {
+            index_days: Some(5),
+            projects: [("keep-long".to_owned(), 30)].into_iter().collect(),
+            ..RetentionConfig::default()
+        };
+        let report = run_once(&mut store, &config, now).unwrap();
+        assert_eq!((report.traces, report.spans), (1, 1));
+        let reader = store.reader().unwrap();
+        let left: Vec<String> = reader
+            .list_traces(None, &cairn_store::TraceQuery::default())
+            .unwrap()
+            .traces
+            .into_iter()
+            .map(|t| format!("{}:{}", t.project, t.trace_id))
+            .collect();
+        assert_eq!(left.len(), 2, "{left:?}");
+        assert!(left.iter().any(|t| t.starts_with("keep-long:")));
+        assert!(left.contains(&format!("other:{}", TraceId([3; 16]))));
+    }
+}
