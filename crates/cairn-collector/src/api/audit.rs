@@ -163,8 +163,11 @@ fn project_of(resource: &cairn_model::Resource) -> String {
 }
 
 /// `GET /tlog/tile/<L>/<N>[.p/<W>]` and `GET /tlog/tile/entries/<N>[.p/<W>]`.
+///
+/// Entry bundles (`tile/entries/…`, admin scope) are span content and are recorded as an access.
 pub(crate) async fn tile(
     State(state): State<Arc<ApiState>>,
+    Extension(principal): Extension<Principal>,
     Path(path): Path<String>,
 ) -> Result<Response, ApiError> {
     if !path.starts_with("tile/") {
@@ -180,6 +183,11 @@ pub(crate) async fn tile(
         .map_err(|e| ApiError::internal(format!("tile task failed: {e}")))?
         .map_err(|e| read_error(&path, &e))?
         .ok_or_else(|| ApiError::not_found(format!("no such tile {path:?}")))?;
+    if path.starts_with("tile/entries/") {
+        let mut access = Access::new(&principal, "GET /tlog/tile/entries/{n}");
+        access.query = Some(path.clone());
+        state.access.record(access);
+    }
     let mut response = ([(header::CONTENT_TYPE, BYTES)], bytes).into_response();
     // Full tiles never change (C2SP tlog-tiles); partial ones are replaced as the log grows.
     let cache = if partial {
