@@ -488,6 +488,13 @@ fn open_pipeline(
     if cursor > size {
         return Err(ServeError::IndexAhead { cursor, size });
     }
+    if cursor == 0 && size > 0 {
+        // A new index, or one a schema upgrade reset (e.g. version 2 added projects).
+        tracing::info!(
+            entries = size,
+            "the index is empty: rebuilding it from the ledger in the background"
+        );
+    }
     let watch = Arc::new(LedgerWatch::new(Arc::clone(metrics.health()), &ledger));
     let appender = Arc::new(
         Appender::start(
