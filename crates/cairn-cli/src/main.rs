@@ -47,6 +47,10 @@ enum Command {
     Ledger(cmd::ledger::LedgerArgs),
     /// Run a transparency-log witness (C2SP tlog-witness) or print its key.
     Witness(cmd::witness::WitnessArgs),
+    /// Manage API keys: create, list, revoke.
+    Keys(cmd::keys::KeysArgs),
+    /// Audit trails kept in the ledger: `cairn audit access` lists reads of span content.
+    Audit(cmd::audit::AuditArgs),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +71,8 @@ fn main() -> ExitCode {
         Command::Export(args) => cmd::export::run(args),
         Command::Witness(args) => cmd::witness::run(args),
         Command::Ledger(args) => cmd::ledger::run_ledger(args),
+        Command::Keys(args) => cmd::keys::run(args),
+        Command::Audit(args) => cmd::audit::run(args),
     };
     match result {
         Ok(code) => code,

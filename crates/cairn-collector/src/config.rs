@@ -39,6 +39,20 @@
 //! url = "http://127.0.0.1:7380"
 //! vkey = "cairn-witness+286561d0+BNdamAGCsQq31Uv+08lkBzoO4XLz2qYjJa8CGmj3B1Ea"
 //!
+//! [auth]                      # API keys: see docs/security.md
+//! required = false            # true: refuse requests without a key even when keys.json is empty
+//! insecure_no_auth = false    # true: allow non-loopback listeners without any key
+//!
+//! [tls]                       # PEM files; both or neither (then plain TCP)
+//! cert_file = "/etc/cairn/tls/cert.pem"
+//! key_file = "/etc/cairn/tls/key.pem"
+//!
+//! [retention]                 # index only; the ledger keeps everything
+//! index_days = 30             # default: keep index rows forever
+//! check_interval = "1h"
+//! [retention.projects]
+//! shop = 365                  # per-project override of index_days
+//!
 //! [metrics]                   # /metrics; see cairn_metrics::MetricsConfig and docs/metrics.md
 //! label_cap = 100
 //! [metrics.price_table."gpt-4o"]  # replaces the built-in price table (USD per million tokens)
@@ -61,7 +75,13 @@
 //! | `CAIRN_LEDGER_ORIGIN`       | `ledger.origin`                |
 //! | `CAIRN_CHECKPOINT_INTERVAL` | `ledger.checkpoint_interval`   |
 //! | `CAIRN_VERIFY_INTERVAL`     | `ledger.verify_interval`       |
+//! | `CAIRN_AUTH_REQUIRED`       | `auth.required`                |
+//! | `CAIRN_TLS_CERT`            | `tls.cert_file`                |
+//! | `CAIRN_TLS_KEY`             | `tls.key_file`                 |
+//! | `CAIRN_INSECURE_NO_AUTH`    | `auth.insecure_no_auth`        |
+//! | `CAIRN_INDEX_RETENTION_DAYS` | `retention.index_days`        |
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -97,6 +117,12 @@ pub struct Config {
     pub ledger: LedgerConfig,
     /// Per-record validation limits (a record above one is rejected, never truncated).
     pub limits: cairn_model::Limits,
+    /// API keys (`<data_dir>/keys.json`) and when they are required.
+    pub auth: AuthConfig,
+    /// How long the index keeps rows (the ledger keeps everything).
+    pub retention: RetentionConfig,
+    /// TLS on every listener (OTLP/HTTP, OTLP/gRPC, API).
+    pub tls: TlsConfig,
     /// `/metrics`: label caps, the model price table, run tracking and OTLP metrics limits (see
     /// `docs/metrics.md`). Not serialized: the price table is configuration input only.
     #[serde(skip_serializing)]
@@ -148,6 +174,59 @@ pub struct PipelineConfig {
     pub index_batch_entries: usize,
 }
 
+/// API keys: see `docs/security.md`. Keys themselves live in `<data_dir>/keys.json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Require a key on every protected route even while the key file is empty (then nothing but
+    /// `/healthz`, `/readyz`, `/metrics` and the UI's static files answers until a key exists).
+    pub required: bool,
+    /// Allow listening on non-loopback addresses with authentication off. Without it,
+    /// `cairn serve` refuses to start in that situation.
+    pub insecure_no_auth: bool,
+}
+
+/// TLS for every listener. Both files or neither.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: Option<PathBuf>,
+}
+
+/// Index retention. The ledger is never pruned by this.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Days the index keeps a trace after its last span ended (and a log record outside any
+    /// trace after its time); `None` keeps everything.
+    pub index_days: Option<u32>,
+    /// Per-project overrides of `index_days`.
+    pub projects: BTreeMap<String, u32>,
+    /// How often the retention pass runs.
+    #[serde(with = "humantime_serde_compat")]
+    pub check_interval: Duration,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            index_days: None,
+            projects: BTreeMap::new(),
+            check_interval: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl RetentionConfig {
+    /// Whether any retention applies.
+    pub fn enabled(&self) -> bool {
+        self.index_days.is_some() || !self.projects.is_empty()
+    }
+}
+
 /// Ledger options.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -172,6 +251,9 @@ impl Default for Config {
             pipeline: PipelineConfig::default(),
             ledger: LedgerConfig::default(),
             limits: cairn_model::Limits::default(),
+            auth: AuthConfig::default(),
+            retention: RetentionConfig::default(),
+            tls: TlsConfig::default(),
             metrics: cairn_metrics::MetricsConfig::default(),
             exporters: Vec::new(),
             witness: cairn_witness::PushConfig::default(),
@@ -330,6 +412,26 @@ impl Config {
             "CAIRN_INDEX_BATCH_ENTRIES",
             &mut self.pipeline.index_batch_entries,
         )?;
+        parse_env(&get, "CAIRN_AUTH_REQUIRED", &mut self.auth.required)?;
+        if let Some(v) = get("CAIRN_TLS_CERT") {
+            self.tls.cert_file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("CAIRN_TLS_KEY") {
+            self.tls.key_file = Some(PathBuf::from(v));
+        }
+        parse_env(
+            &get,
+            "CAIRN_INSECURE_NO_AUTH",
+            &mut self.auth.insecure_no_auth,
+        )?;
+        if let Some(v) = get("CAIRN_INDEX_RETENTION_DAYS") {
+            let days = v.trim().parse::<u32>().map_err(|e| ConfigError::Env {
+                var: "CAIRN_INDEX_RETENTION_DAYS",
+                value: v.clone(),
+                message: e.to_string(),
+            })?;
+            self.retention.index_days = Some(days);
+        }
         if let Some(v) = get("CAIRN_CHECKPOINT_INTERVAL") {
             self.ledger.checkpoint_interval =
                 humantime::parse_duration(v.trim()).map_err(|e| ConfigError::Env {
@@ -375,6 +477,27 @@ impl Config {
         self.witness
             .validate()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        if self.retention.index_days == Some(0) || self.retention.projects.values().any(|d| *d == 0)
+        {
+            return Err(ConfigError::Invalid(
+                "retention.index_days and retention.projects values must be at least 1 day"
+                    .to_owned(),
+            ));
+        }
+        for project in self.retention.projects.keys() {
+            crate::auth::keys::validate_project(project)
+                .map_err(|e| ConfigError::Invalid(format!("retention.projects: {e}")))?;
+        }
+        if self.tls.cert_file.is_some() != self.tls.key_file.is_some() {
+            return Err(ConfigError::Invalid(
+                "tls.cert_file and tls.key_file must be set together".to_owned(),
+            ));
+        }
+        if self.retention.check_interval.is_zero() {
+            return Err(ConfigError::Invalid(
+                "retention.check_interval must be positive".to_owned(),
+            ));
+        }
         if self.ledger.checkpoint_interval.is_zero() {
             return Err(ConfigError::Invalid(
                 "ledger.checkpoint_interval must be positive".to_owned(),
@@ -386,6 +509,11 @@ impl Config {
     /// The ledger's directory inside the data dir.
     pub fn ledger_dir(&self) -> PathBuf {
         self.data_dir.join("ledger")
+    }
+
+    /// The API key file inside the data dir.
+    pub fn keys_path(&self) -> PathBuf {
+        self.data_dir.join(crate::auth::keys::KEYS_FILE)
     }
 
     /// The index database inside the data dir.

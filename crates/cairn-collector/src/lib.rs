@@ -15,16 +15,20 @@
 //! - **Batching, not per-record work.** One ledger append (one fsync) per writer batch across many
 //!   requests; one SQLite transaction per index batch.
 //!
-//! Layout: [`config`] (TOML + `CAIRN_*`), `otlp` (the two transports), `pipeline` (ledger writer
-//! and indexer threads), `api` (query, audit, health, metrics, landing page), `server` (start,
-//! graceful shutdown).
+//! Layout: [`config`] (TOML + `CAIRN_*`), [`auth`] (API keys, projects, scopes, rate limits,
+//! access records), `otlp` (the two transports), `pipeline` (ledger writer and indexer threads),
+//! `api` (query, audit, admin, health, metrics, landing page), `retention` (index retention),
+//! `server` (start, graceful shutdown).
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
 mod api;
+pub mod auth;
 pub mod config;
 mod otlp;
 mod pipeline;
+mod retention;
 mod server;
+mod tls;
 mod verifier;
 
 pub use config::{Config, ConfigError};

@@ -24,13 +24,17 @@ use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::api::{ApiState, ReaderPool};
+use crate::auth::access::AccessLog;
+use crate::auth::{Authenticator, GrpcAuth};
 use crate::config::{Config, ConfigError};
 use crate::otlp::Ingest;
 use crate::otlp::grpc::OtlpGrpc;
 use crate::pipeline::appender::Appender;
 use crate::pipeline::indexer::Indexer;
 use crate::pipeline::{LedgerWatch, Pipeline, open_ledger};
+use crate::tls::TlsListener;
 use cairn_metrics::{Metrics, RuntimeStats};
+use tonic::service::interceptor::InterceptedService;
 
 /// Longest wait for in-flight requests during shutdown before their connections are dropped.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -104,6 +108,24 @@ pub enum ServeError {
     /// The witness pusher could not start.
     #[error("cannot start the witness pusher: {0}")]
     Witness(cairn_witness::ConfigError),
+    /// A listener is reachable from other hosts but no API key exists (and `[auth] required` is
+    /// off), so anyone could read and write; refused unless `insecure_no_auth` is set.
+    #[error(
+        "refusing to listen on {addr} ({what}) without API keys: create one with `cairn keys \
+         create --project P --scope admin`, or pass --insecure-no-auth to serve unauthenticated"
+    )]
+    Insecure {
+        /// Which listener.
+        what: &'static str,
+        /// Its bound address.
+        addr: SocketAddr,
+    },
+    /// The TLS certificate or key cannot be used.
+    #[error("{0}")]
+    Tls(String),
+    /// The key file cannot be read.
+    #[error("{0}")]
+    Keys(String),
     /// Signing the final checkpoint failed.
     #[error("cannot close the ledger: {0}")]
     Close(cairn_ledger::CloseError),
@@ -175,6 +197,27 @@ impl Server {
             otlp_grpc: local_addr("OTLP/gRPC", &grpc_listener, &config.otlp.grpc_addr)?,
             api: local_addr("API", &api_listener, &config.api.addr)?,
         };
+        let auth = Arc::new(Authenticator::new(config.keys_path(), config.auth.required));
+        let auth_on = auth
+            .enabled()
+            .map_err(|e| ServeError::Keys(format!("{e:?}")))?;
+        if !auth_on && !config.auth.insecure_no_auth {
+            for (what, addr) in [
+                ("OTLP/HTTP", addrs.otlp_http),
+                ("OTLP/gRPC", addrs.otlp_grpc),
+                ("API", addrs.api),
+            ] {
+                if !addr.ip().is_loopback() {
+                    return Err(ServeError::Insecure { what, addr });
+                }
+            }
+        }
+        if !auth_on {
+            tracing::warn!(
+                "authentication is off (no API keys): every request is project `default` and \
+                 sees every project"
+            );
+        }
 
         let metrics = Arc::new(Metrics::new(
             config.metrics.clone(),
@@ -208,6 +251,11 @@ impl Server {
             ))
         };
         let api = Arc::new(ApiState {
+            auth: Arc::clone(&auth),
+            access: AccessLog::start(
+                Arc::clone(&pipeline.appender),
+                Arc::clone(&pipeline.metrics),
+            ),
             ledger: Arc::clone(&pipeline.ledger),
             readers: ReaderPool::new(index_path, config.api.max_concurrent_queries),
             index: Arc::clone(pipeline.indexer.status()),
@@ -221,40 +269,77 @@ impl Server {
         });
 
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let tls = match (&config.tls.cert_file, &config.tls.key_file) {
+            (Some(cert), Some(key)) => {
+                Some(crate::tls::server_config(cert, key).map_err(ServeError::Tls)?)
+            }
+            _ => None,
+        };
+        let tls_listener = |what: &'static str, l: TcpListener, cfg: &Arc<rustls::ServerConfig>| {
+            TlsListener::new(l, Arc::clone(cfg)).map_err(|source| ServeError::Bind {
+                what,
+                addr: String::new(),
+                source,
+            })
+        };
+        let http_router = crate::otlp::http::router(Arc::clone(&ingest), Arc::clone(&auth));
+        let api_router = crate::api::router(Arc::clone(&api));
         let mut tasks = Vec::new();
-        tasks.push((
-            "OTLP/HTTP",
-            spawn_axum(
-                http_listener,
-                crate::otlp::http::router(Arc::clone(&ingest)),
-                shutdown_rx.clone(),
-            ),
-        ));
-        tasks.push((
-            "API",
-            spawn_axum(
-                api_listener,
-                crate::api::router(Arc::clone(&api)),
-                shutdown_rx.clone(),
-            ),
-        ));
+        match &tls {
+            Some(cfg) => {
+                let http = tls_listener("OTLP/HTTP", http_listener, cfg)?;
+                let api_l = tls_listener("API", api_listener, cfg)?;
+                tasks.push((
+                    "OTLP/HTTP",
+                    spawn_axum(http, http_router, shutdown_rx.clone()),
+                ));
+                tasks.push(("API", spawn_axum(api_l, api_router, shutdown_rx.clone())));
+            }
+            None => {
+                tasks.push((
+                    "OTLP/HTTP",
+                    spawn_axum(http_listener, http_router, shutdown_rx.clone()),
+                ));
+                tasks.push((
+                    "API",
+                    spawn_axum(api_listener, api_router, shutdown_rx.clone()),
+                ));
+            }
+        }
+        // `Ok`: plain TCP, `Err`: TLS (an either without a crate for it).
+        let grpc_incoming = match &tls {
+            Some(cfg) => Err(tls_listener("OTLP/gRPC", grpc_listener, cfg)?),
+            None => Ok(grpc_listener),
+        };
         let (traces, logs, otlp_metrics) = OtlpGrpc::new(Arc::clone(&ingest)).services();
+        let grpc_auth = GrpcAuth(Arc::clone(&auth));
+        let traces = InterceptedService::new(traces, grpc_auth.clone());
+        let logs = InterceptedService::new(logs, grpc_auth.clone());
+        let otlp_metrics = InterceptedService::new(otlp_metrics, grpc_auth);
         let mut grpc_shutdown = shutdown_rx;
         tasks.push((
             "OTLP/gRPC",
             tokio::spawn(async move {
-                tonic::transport::Server::builder()
+                let router = tonic::transport::Server::builder()
                     .add_service(traces)
                     .add_service(logs)
-                    .add_service(otlp_metrics)
-                    .serve_with_incoming_shutdown(
-                        TcpListenerStream::new(grpc_listener),
-                        async move {
-                            let _ = grpc_shutdown.wait_for(|stop| *stop).await;
-                        },
-                    )
-                    .await
-                    .map_err(|e| e.to_string())
+                    .add_service(otlp_metrics);
+                let signal = async move {
+                    let _ = grpc_shutdown.wait_for(|stop| *stop).await;
+                };
+                match grpc_incoming {
+                    Err(tls) => {
+                        router
+                            .serve_with_incoming_shutdown(tls.into_stream(), signal)
+                            .await
+                    }
+                    Ok(plain) => {
+                        router
+                            .serve_with_incoming_shutdown(TcpListenerStream::new(plain), signal)
+                            .await
+                    }
+                }
+                .map_err(|e| e.to_string())
             }),
         ));
 
@@ -270,6 +355,17 @@ impl Server {
             tasks.push((
                 "exporter metrics",
                 spawn_exporter_metrics(&exporters, &pipeline.metrics, shutdown_tx.subscribe()),
+            ));
+        }
+
+        if config.retention.enabled() {
+            tasks.push((
+                "index retention",
+                crate::retention::spawn(
+                    config.index_path(),
+                    config.retention.clone(),
+                    shutdown_tx.subscribe(),
+                ),
             ));
         }
 
@@ -342,11 +438,15 @@ fn spawn_exporter_metrics(
     })
 }
 
-fn spawn_axum(
-    listener: TcpListener,
+fn spawn_axum<L>(
+    listener: L,
     router: axum::Router,
     mut shutdown: watch::Receiver<bool>,
-) -> JoinHandle<Result<(), String>> {
+) -> JoinHandle<Result<(), String>>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     tokio::spawn(async move {
         axum::serve(listener, router)
             .with_graceful_shutdown(async move {
@@ -418,6 +518,13 @@ fn open_pipeline(
     let size = ledger.size();
     if cursor > size {
         return Err(ServeError::IndexAhead { cursor, size });
+    }
+    if cursor == 0 && size > 0 {
+        // A new index, or one a schema upgrade reset (e.g. version 2 added projects).
+        tracing::info!(
+            entries = size,
+            "the index is empty: rebuilding it from the ledger in the background"
+        );
     }
     let watch = Arc::new(LedgerWatch::new(Arc::clone(metrics.health()), &ledger));
     let appender = Arc::new(
@@ -501,6 +608,8 @@ impl RunningServer {
                 first_error.get_or_insert(ServeError::Serve { what, message });
             }
         }
+        // Access records of the last reads go to the ledger before its writer closes.
+        self.api.access.stop().await;
         self.export_shutdown.trigger();
         let exporters = std::mem::take(&mut self.exporters);
         let joined = tokio::task::spawn_blocking(move || {

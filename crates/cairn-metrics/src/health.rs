@@ -193,6 +193,8 @@ pub struct CairnMetrics {
     exporter_retried: Family<ExporterLabels, Counter>,
     exporter_dead_lettered: Family<ExporterLabels, Counter>,
     exporter_lag: Family<ExporterLabels, Gauge>,
+    audit_access_written: Counter,
+    audit_access_failed: Counter,
     version: String,
     sources: Arc<ScrapeSources>,
 }
@@ -226,6 +228,8 @@ impl CairnMetrics {
             exporter_retried: Family::default(),
             exporter_dead_lettered: Family::default(),
             exporter_lag: Family::default(),
+            audit_access_written: Counter::default(),
+            audit_access_failed: Counter::default(),
             version: version.to_owned(),
             sources: Arc::default(),
         }
@@ -340,9 +344,29 @@ impl CairnMetrics {
             "Ledger entries not yet delivered by each exporter",
             self.exporter_lag.clone(),
         );
+        registry.register(
+            "cairn_audit_access_records",
+            "Access records (reads of span content) appended to the ledger",
+            self.audit_access_written.clone(),
+        );
+        registry.register(
+            "cairn_audit_access_failures",
+            "Access records that could not be queued or appended to the ledger",
+            self.audit_access_failed.clone(),
+        );
         registry.register_collector(Box::new(ScrapeCollector {
             sources: Arc::clone(&self.sources),
         }));
+    }
+
+    /// `n` access records appended to the ledger.
+    pub fn audit_access_written(&self, n: u64) {
+        self.audit_access_written.inc_by(n);
+    }
+
+    /// `n` access records lost (queue full, ledger failure, shutdown).
+    pub fn audit_access_failed(&self, n: u64) {
+        self.audit_access_failed.inc_by(n);
     }
 
     /// One OTLP export request handled: `code` is the HTTP status (`"200"`) or the gRPC code name

@@ -199,7 +199,10 @@ fn bench_get_trace(c: &mut Criterion) {
     group.throughput(Throughput::Elements(spans_per_run));
     group.bench_function("10000_spans", |b| {
         b.iter(|| {
-            let detail = reader.get_trace(&trace_id).expect("get").expect("exists");
+            let detail = reader
+                .get_trace(None, &trace_id)
+                .expect("get")
+                .expect("exists");
             assert_eq!(detail.spans.len(), 10_000);
             detail
         });

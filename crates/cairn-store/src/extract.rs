@@ -16,7 +16,7 @@
 //! (strings and numbers), not the JSON keys, and skips structural fields such as `role` and
 //! `type`, so searching `user` or `text` does not match every message.
 
-use cairn_model::{AgentKind, AnyValue, KeyValue, Span};
+use cairn_model::{AgentKind, AnyValue, KeyValue, Resource, Span};
 use serde_json::Value;
 
 /// Whole-message content keys.
@@ -41,6 +41,25 @@ const IO_VALUES: &[&str] = &["input.value", "output.value"];
 const TOOL_IO: &[&str] = &["gen_ai.tool.call.arguments", "gen_ai.tool.call.result"];
 /// Keys inside message JSON whose values are structure, not content.
 const STRUCTURAL_KEYS: &[&str] = &["role", "type", "finish_reason", "id", "tool_call_id"];
+
+/// The resource attribute naming a record's project.
+pub(crate) const PROJECT_ATTRIBUTE: &str = "cairn.project";
+/// The project of records without a (string) `cairn.project` resource attribute.
+pub const DEFAULT_PROJECT: &str = "default";
+
+/// A record's project: its `cairn.project` resource attribute, else [`DEFAULT_PROJECT`].
+pub(crate) fn project(resource: &Resource) -> &str {
+    resource
+        .attributes
+        .iter()
+        .rev()
+        .find(|kv| kv.key == PROJECT_ATTRIBUTE)
+        .and_then(|kv| match &kv.value {
+            AnyValue::String(s) => Some(s.as_str()),
+            _ => None,
+        })
+        .unwrap_or(DEFAULT_PROJECT)
+}
 
 /// Everything the index derives from one span.
 #[derive(Debug, Default, Clone, PartialEq)]

@@ -18,7 +18,16 @@
 //! - Order-independent: spans may arrive in any order and batch split (children before
 //!   parents); summaries are merged with commutative rules (see [`TraceSummary`]).
 //!
-//! # Schema (version 1, `PRAGMA user_version`)
+//! # Projects
+//! Every row carries `project`, the `cairn.project` resource attribute of its record (the
+//! collector stamps it at ingest from the API key), `default` when absent. Traces are keyed by
+//! (trace id, project). Every [`Reader`] query takes the project to see (`None` = all).
+//!
+//! # Retention
+//! [`Store::delete_before`] deletes old rows of some projects from the index; the ledger keeps
+//! everything and a reindex restores them.
+//!
+//! # Schema (version 2, `PRAGMA user_version`)
 //! Integers are SQLite 64-bit; times are unix nanoseconds (saturating at `i64::MAX`, the year
 //! 2262), ids are raw bytes (`BLOB`); JSON columns hold text in `cairn_model`'s
 //! `AnyValue::to_json` mapping, the same JSON the query API returns.
@@ -26,11 +35,11 @@
 //! | table | key | contents |
 //! |---|---|---|
 //! | `meta` | `key` | `cursor` (next ledger index to index), `last_apply_unix_nano` |
-//! | `spans` | `ledger_index`, unique (`trace_id`, `span_id`) | ids, parent, name, agent `kind`, `start_ns`/`end_ns`, `status_code` (0 unset, 1 ok, 2 error), `status_message`, `is_error`, `agent`/`tool`/`model`/`conversation` (filter columns), `input_tokens`/`output_tokens`, `attributes` (JSON object), `events` (JSON array) |
-//! | `logs` | `ledger_index` | optional `trace_id`/`span_id`, times, severity, `event_name`, `body` (JSON), `attributes` (JSON object) |
-//! | `traces` | `trace_id` | per-trace summary: first start, last end, span/error/tool-call counts, token sums (LLM spans with usage separately from others), root name and rank, agent name and rank; generated `duration_ns`, `input_tokens`, `output_tokens` |
-//! | `trace_facets` | (`facet`, `value`, `trace_id`) | the distinct agents (1), agent kinds (2), tools (3), models (4) and conversations (5) each trace mentions, for the list filters |
-//! | `search` | `rowid` = ledger index | contentless FTS5 (`unicode61`, diacritics folded): columns `reasoning`, `tool_io`, `messages`, `errors` of a span or log record |
+//! | `spans` | `ledger_index`, unique (`trace_id`, `span_id`, `project`) | `project`, ids, parent, name, agent `kind`, `start_ns`/`end_ns`, `status_code` (0 unset, 1 ok, 2 error), `status_message`, `is_error`, `agent`/`tool`/`model`/`conversation` (filter columns), `input_tokens`/`output_tokens`, `attributes` (JSON object), `events` (JSON array) |
+//! | `logs` | `ledger_index` | `project`, optional `trace_id`/`span_id`, times, severity, `event_name`, `body` (JSON), `attributes` (JSON object) |
+//! | `traces` | (`trace_id`, `project`) | per-trace summary: first start, last end, span/error/tool-call counts, token sums (LLM spans with usage separately from others), root name and rank, agent name and rank; generated `duration_ns`, `input_tokens`, `output_tokens` |
+//! | `trace_facets` | (`facet`, `value`, `trace_id`, `project`) | the distinct agents (1), agent kinds (2), tools (3), models (4) and conversations (5) each trace mentions, for the list filters |
+//! | `search` | `rowid` = ledger index | contentless FTS5 (`unicode61`, diacritics folded, `contentless_delete`): columns `reasoning`, `tool_io`, `messages`, `errors` of a span or log record |
 //!
 //! Log records carrying trace and span ids are attached to that span at query time (the span may
 //! arrive later); the others of a trace are listed beside its spans; records without a trace id
@@ -50,6 +59,7 @@ mod extract;
 mod fts;
 mod ids;
 mod query;
+mod retention;
 mod schema;
 mod stats;
 mod write;
@@ -61,10 +71,12 @@ use rusqlite::{Connection, OpenFlags};
 use serde::{Deserialize, Serialize};
 
 pub use error::StoreError;
+pub use extract::DEFAULT_PROJECT;
 pub use query::{
     DEFAULT_LIMIT, EventDetail, LogDetail, MAX_LIMIT, SpanDetail, StatusFilter, TraceDetail,
     TracePage, TraceQuery, TraceStatus, TraceSummary, UnknownValue,
 };
+pub use retention::{ProjectSelection, RetentionReport};
 pub use stats::{GroupBy, GroupStats, StatsQuery, StatsReport};
 
 /// The index writer. There must be one per database file; it is `Send` but not `Sync` (move it
@@ -112,6 +124,20 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes the index rows of the selected projects older than `cutoff_unix_nano` (whole
+    /// traces whose last span ended before it, and log records outside any indexed trace), in one
+    /// transaction. The ledger is untouched; see `retention`'s docs.
+    pub fn delete_before(
+        &mut self,
+        projects: ProjectSelection<'_>,
+        cutoff_unix_nano: u64,
+    ) -> Result<RetentionReport, StoreError> {
+        let tx = self.conn.transaction()?;
+        let report = retention::delete_before(&tx, projects, cutoff_unix_nano)?;
+        tx.commit()?;
+        Ok(report)
+    }
+
     /// Drops everything and recreates an empty index with cursor 0 (for rebuilding from the
     /// ledger). Readers opened before keep working and see the empty index.
     pub fn reset(&mut self) -> Result<(), StoreError> {
@@ -152,20 +178,53 @@ pub struct IndexStatus {
     pub last_apply_unix_nano: Option<u64>,
 }
 
+/// Every query takes `project`: `Some(p)` sees only rows of project `p` (another project's trace
+/// is indistinguishable from one that does not exist); `None` sees every project.
 impl Reader {
     /// One page of trace summaries matching `query`, newest start first.
-    pub fn list_traces(&self, query: &TraceQuery) -> Result<TracePage, StoreError> {
-        query::list_traces(&self.conn, query)
+    pub fn list_traces(
+        &self,
+        project: Option<&str>,
+        query: &TraceQuery,
+    ) -> Result<TracePage, StoreError> {
+        query::list_traces(&self.conn, project, query)
     }
 
-    /// A whole trace; `None` when the index has neither spans nor log records for it.
-    pub fn get_trace(&self, trace_id: &TraceId) -> Result<Option<TraceDetail>, StoreError> {
-        query::get_trace(&self.conn, trace_id)
+    /// A whole trace; `None` when the index has neither spans nor log records for it (in
+    /// `project`).
+    pub fn get_trace(
+        &self,
+        project: Option<&str>,
+        trace_id: &TraceId,
+    ) -> Result<Option<TraceDetail>, StoreError> {
+        query::get_trace(&self.conn, project, trace_id)
     }
 
     /// Aggregates per agent, tool or model (see [`GroupBy`] for what each counts).
-    pub fn stats(&self, query: &StatsQuery) -> Result<StatsReport, StoreError> {
-        stats::stats(&self.conn, query)
+    pub fn stats(
+        &self,
+        project: Option<&str>,
+        query: &StatsQuery,
+    ) -> Result<StatsReport, StoreError> {
+        stats::stats(&self.conn, project, query)
+    }
+
+    /// Log records named `event_name` (e.g. `cairn.audit.access`) with a time in
+    /// `[since, until)`, oldest first, at most `limit`.
+    pub fn logs_by_event(
+        &self,
+        project: Option<&str>,
+        event_name: &str,
+        since: Option<u64>,
+        until: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<LogDetail>, StoreError> {
+        query::logs_by_event(&self.conn, project, event_name, since, until, limit)
+    }
+
+    /// The project of the indexed span or log record at `ledger_index`; `None` when not indexed.
+    pub fn project_of_entry(&self, ledger_index: u64) -> Result<Option<String>, StoreError> {
+        query::project_of_entry(&self.conn, ledger_index)
     }
 
     /// The indexed cursor and the time of the last apply.

@@ -99,6 +99,8 @@ pub struct TracePage {
 pub struct TraceSummary {
     /// Trace id, lowercase hex.
     pub trace_id: TraceId,
+    /// The project the trace belongs to (`cairn.project` of its spans).
+    pub project: String,
     /// Name of the root span: the earliest span without a parent, or the earliest span when
     /// every span has one (the root has not arrived, or was never sent).
     pub name: String,
@@ -272,13 +274,20 @@ impl SqlArgs {
     }
 }
 
-pub(crate) fn list_traces(conn: &Connection, query: &TraceQuery) -> Result<TracePage, StoreError> {
+pub(crate) fn list_traces(
+    conn: &Connection,
+    project: Option<&str>,
+    query: &TraceQuery,
+) -> Result<TracePage, StoreError> {
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
     let mut b = SqlArgs::default();
     let mut sql = String::from(
         "SELECT trace_id, root_name, agent, start_ns, duration_ns, span_count, error_count, \
-         tool_call_count, input_tokens, output_tokens FROM traces WHERE 1",
+         tool_call_count, input_tokens, output_tokens, project FROM traces WHERE 1",
     );
+    if let Some(project) = project {
+        sql += &format!(" AND project = {}", b.arg(project.to_owned()));
+    }
     if let Some(since) = query.since {
         sql += &format!(" AND start_ns >= {}", b.arg(to_sql_int(since)));
     }
@@ -304,8 +313,8 @@ pub(crate) fn list_traces(conn: &Connection, query: &TraceQuery) -> Result<Trace
     ] {
         if let Some(value) = value {
             sql += &format!(
-                " AND trace_id IN (SELECT trace_id FROM trace_facets WHERE facet = {} AND \
-                 value = {})",
+                " AND (trace_id, project) IN (SELECT trace_id, project FROM trace_facets WHERE \
+                 facet = {} AND value = {})",
                 b.arg(i64::from(facet as u8)),
                 b.arg(value.clone())
             );
@@ -322,10 +331,10 @@ pub(crate) fn list_traces(conn: &Connection, query: &TraceQuery) -> Result<Trace
         FtsQuery::Match(expr) => {
             let p = b.arg(expr);
             sql += &format!(
-                " AND trace_id IN (SELECT s.trace_id FROM search JOIN spans s ON \
-                 s.ledger_index = search.rowid WHERE search MATCH {p} UNION SELECT l.trace_id \
-                 FROM search JOIN logs l ON l.ledger_index = search.rowid WHERE search MATCH {p} \
-                 AND l.trace_id IS NOT NULL)"
+                " AND (trace_id, project) IN (SELECT s.trace_id, s.project FROM search JOIN spans \
+                 s ON s.ledger_index = search.rowid WHERE search MATCH {p} UNION SELECT \
+                 l.trace_id, l.project FROM search JOIN logs l ON l.ledger_index = search.rowid \
+                 WHERE search MATCH {p} AND l.trace_id IS NOT NULL)"
             );
         }
     }
@@ -355,6 +364,7 @@ pub(crate) fn list_traces(conn: &Connection, query: &TraceQuery) -> Result<Trace
         let error_count = from_sql_int(row.get(6)?);
         traces.push(TraceSummary {
             trace_id,
+            project: row.get(10)?,
             name: row.get(1)?,
             agent: row.get(2)?,
             start_unix_nano: from_sql_int(row.get(3)?),
@@ -403,6 +413,7 @@ fn kind_from_sql(name: &str) -> Result<AgentKind, StoreError> {
 
 pub(crate) fn get_trace(
     conn: &Connection,
+    project: Option<&str>,
     trace_id: &TraceId,
 ) -> Result<Option<TraceDetail>, StoreError> {
     // One read transaction so spans and logs come from the same snapshot.
@@ -412,9 +423,9 @@ pub(crate) fn get_trace(
         let mut stmt = tx.prepare_cached(
             "SELECT ledger_index, span_id, parent_span_id, name, kind, start_ns, end_ns, \
              status_code, status_message, attributes, events FROM spans WHERE trace_id = ?1 \
-             ORDER BY start_ns, ledger_index",
+             AND (?2 IS NULL OR project = ?2) ORDER BY start_ns, ledger_index",
         )?;
-        let mut rows = stmt.query([&trace_id.0[..]])?;
+        let mut rows = stmt.query(rusqlite::params![&trace_id.0[..], project])?;
         while let Some(row) = rows.next()? {
             let parent: Option<Vec<u8>> = row.get(2)?;
             let events: String = row.get(10)?;
@@ -436,7 +447,7 @@ pub(crate) fn get_trace(
             });
         }
     }
-    let logs = trace_logs(&tx, trace_id)?;
+    let logs = trace_logs(&tx, project, trace_id)?;
     tx.finish()?;
     if spans.is_empty() && logs.is_empty() {
         return Ok(None);
@@ -469,13 +480,67 @@ pub(crate) fn get_trace(
     }))
 }
 
-fn trace_logs(conn: &Connection, trace_id: &TraceId) -> Result<Vec<LogDetail>, StoreError> {
-    let mut stmt = conn.prepare_cached(
+fn trace_logs(
+    conn: &Connection,
+    project: Option<&str>,
+    trace_id: &TraceId,
+) -> Result<Vec<LogDetail>, StoreError> {
+    let stmt = conn.prepare_cached(
         "SELECT ledger_index, span_id, time_ns, observed_ns, severity_number, severity_text, \
          event_name, body, attributes FROM logs WHERE trace_id = ?1 \
-         ORDER BY time_ns, ledger_index",
+         AND (?2 IS NULL OR project = ?2) ORDER BY time_ns, ledger_index",
     )?;
-    let mut rows = stmt.query([&trace_id.0[..]])?;
+    read_logs(stmt, rusqlite::params![&trace_id.0[..], project])
+}
+
+/// Log records with `event_name`, in `[since, until)` by time, oldest first, at most `limit`.
+pub(crate) fn logs_by_event(
+    conn: &Connection,
+    project: Option<&str>,
+    event_name: &str,
+    since: Option<u64>,
+    until: Option<u64>,
+    limit: usize,
+) -> Result<Vec<LogDetail>, StoreError> {
+    let stmt = conn.prepare_cached(
+        "SELECT ledger_index, span_id, time_ns, observed_ns, severity_number, severity_text, \
+         event_name, body, attributes FROM logs WHERE event_name = ?1 AND time_ns >= ?2 \
+         AND time_ns < ?3 AND (?4 IS NULL OR project = ?4) ORDER BY time_ns, ledger_index \
+         LIMIT ?5",
+    )?;
+    read_logs(
+        stmt,
+        rusqlite::params![
+            event_name,
+            to_sql_int(since.unwrap_or(0)),
+            to_sql_int(until.unwrap_or(u64::MAX)),
+            project,
+            i64::try_from(limit).unwrap_or(i64::MAX),
+        ],
+    )
+}
+
+/// The project of the span or log record at `ledger_index`; `None` when the index has neither.
+pub(crate) fn project_of_entry(
+    conn: &Connection,
+    ledger_index: u64,
+) -> Result<Option<String>, StoreError> {
+    let index = to_sql_int(ledger_index);
+    Ok(conn
+        .query_row(
+            "SELECT project FROM spans WHERE ledger_index = ?1 \
+             UNION ALL SELECT project FROM logs WHERE ledger_index = ?1 LIMIT 1",
+            [index],
+            |row| row.get(0),
+        )
+        .optional()?)
+}
+
+fn read_logs(
+    mut stmt: rusqlite::CachedStatement<'_>,
+    params: impl rusqlite::Params,
+) -> Result<Vec<LogDetail>, StoreError> {
+    let mut rows = stmt.query(params)?;
     let mut logs = Vec::new();
     while let Some(row) = rows.next()? {
         let span_id: Option<Vec<u8>> = row.get(1)?;

@@ -92,13 +92,118 @@ CREATE VIRTUAL TABLE search USING fts5 (
 );
 ";
 
+/// Schema version 2: every row carries its `project` (the `cairn.project` resource attribute,
+/// `default` when absent). Traces are keyed by (trace id, project), so two projects that use the
+/// same trace id never see each other's spans; the FTS table allows deletes (retention). The old
+/// tables cannot be filled in place (version 1 never stored the resource), so this drops them and
+/// the cursor: the collector rebuilds the index from the ledger on its next start.
+const V2: &str = r"
+DROP TABLE IF EXISTS spans;
+DROP TABLE IF EXISTS logs;
+DROP TABLE IF EXISTS traces;
+DROP TABLE IF EXISTS trace_facets;
+DROP TABLE IF EXISTS search;
+DELETE FROM meta;
+
+CREATE TABLE spans (
+    ledger_index   INTEGER PRIMARY KEY,
+    project        TEXT NOT NULL,
+    trace_id       BLOB NOT NULL,
+    span_id        BLOB NOT NULL,
+    parent_span_id BLOB,
+    name           TEXT NOT NULL,
+    kind           TEXT NOT NULL,
+    start_ns       INTEGER NOT NULL,
+    end_ns         INTEGER NOT NULL,
+    status_code    INTEGER NOT NULL,
+    status_message TEXT NOT NULL,
+    is_error       INTEGER NOT NULL,
+    agent          TEXT,
+    tool           TEXT,
+    model          TEXT,
+    conversation   TEXT,
+    input_tokens   INTEGER,
+    output_tokens  INTEGER,
+    attributes     TEXT NOT NULL,
+    events         TEXT NOT NULL
+);
+CREATE UNIQUE INDEX spans_by_id ON spans (trace_id, span_id, project);
+CREATE INDEX spans_by_tool ON spans (tool, start_ns) WHERE tool IS NOT NULL;
+CREATE INDEX spans_by_model ON spans (model, start_ns) WHERE model IS NOT NULL;
+
+CREATE TABLE logs (
+    ledger_index    INTEGER PRIMARY KEY,
+    project         TEXT NOT NULL,
+    trace_id        BLOB,
+    span_id         BLOB,
+    time_ns         INTEGER NOT NULL,
+    observed_ns     INTEGER NOT NULL,
+    severity_number INTEGER NOT NULL,
+    severity_text   TEXT NOT NULL,
+    event_name      TEXT NOT NULL,
+    body            TEXT NOT NULL,
+    attributes      TEXT NOT NULL
+);
+CREATE INDEX logs_by_trace ON logs (trace_id, time_ns) WHERE trace_id IS NOT NULL;
+CREATE INDEX logs_by_event ON logs (event_name, time_ns);
+CREATE INDEX logs_by_time ON logs (time_ns);
+
+CREATE TABLE traces (
+    trace_id           BLOB NOT NULL,
+    project            TEXT NOT NULL,
+    start_ns           INTEGER NOT NULL,
+    end_ns             INTEGER NOT NULL,
+    span_count         INTEGER NOT NULL,
+    error_count        INTEGER NOT NULL,
+    tool_call_count    INTEGER NOT NULL,
+    llm_input_tokens   INTEGER NOT NULL,
+    llm_output_tokens  INTEGER NOT NULL,
+    llm_usage_spans    INTEGER NOT NULL,
+    other_input_tokens INTEGER NOT NULL,
+    other_output_tokens INTEGER NOT NULL,
+    root_name          TEXT NOT NULL,
+    root_has_parent    INTEGER NOT NULL,
+    root_start         INTEGER NOT NULL,
+    root_ledger        INTEGER NOT NULL,
+    agent              TEXT,
+    agent_start        INTEGER,
+    agent_ledger       INTEGER,
+    duration_ns   INTEGER GENERATED ALWAYS AS (end_ns - start_ns) VIRTUAL,
+    input_tokens  INTEGER GENERATED ALWAYS AS
+        (CASE WHEN llm_usage_spans > 0 THEN llm_input_tokens ELSE other_input_tokens END) VIRTUAL,
+    output_tokens INTEGER GENERATED ALWAYS AS
+        (CASE WHEN llm_usage_spans > 0 THEN llm_output_tokens ELSE other_output_tokens END) VIRTUAL,
+    PRIMARY KEY (trace_id, project)
+) WITHOUT ROWID;
+CREATE INDEX traces_by_start ON traces (start_ns DESC, trace_id DESC);
+CREATE INDEX traces_by_project ON traces (project, start_ns DESC, trace_id DESC);
+CREATE INDEX traces_by_end ON traces (end_ns);
+CREATE INDEX traces_by_agent ON traces (agent, start_ns) WHERE agent IS NOT NULL;
+
+CREATE TABLE trace_facets (
+    facet    INTEGER NOT NULL,
+    value    TEXT NOT NULL,
+    trace_id BLOB NOT NULL,
+    project  TEXT NOT NULL,
+    PRIMARY KEY (facet, value, trace_id, project)
+) WITHOUT ROWID;
+CREATE INDEX trace_facets_by_trace ON trace_facets (trace_id, project);
+
+CREATE VIRTUAL TABLE search USING fts5 (
+    reasoning, tool_io, messages, errors,
+    content = '',
+    contentless_delete = 1,
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+";
+
 /// `MIGRATIONS[v]` upgrades a database at `user_version` `v` to `v + 1`.
 ///
 /// Rules for adding a version: append a script, never edit a released one. A script may alter
 /// tables in place; when a change needs data the index never stored, the script can instead drop
 /// the derived tables and delete the `cursor` row, and the collector then rebuilds the index from
 /// the ledger (the index holds nothing the ledger does not).
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this build writes.
 #[allow(clippy::cast_possible_wrap)] // a handful of migrations

@@ -139,7 +139,11 @@ impl Group {
     }
 }
 
-pub(crate) fn stats(conn: &Connection, query: &StatsQuery) -> Result<StatsReport, StoreError> {
+pub(crate) fn stats(
+    conn: &Connection,
+    project: Option<&str>,
+    query: &StatsQuery,
+) -> Result<StatsReport, StoreError> {
     // (key column, duration, failed, input tokens, output tokens, table)
     let (key, duration, failed, input, output, table) = match query.group_by {
         GroupBy::Agent => (
@@ -171,13 +175,17 @@ pub(crate) fn stats(conn: &Connection, query: &StatsQuery) -> Result<StatsReport
         "SELECT {key}, {duration} AS d, {failed}, {input}, {output} FROM {table} \
          WHERE {key} IS NOT NULL"
     );
-    let mut args = Vec::new();
+    let mut args: Vec<rusqlite::types::Value> = Vec::new();
+    if let Some(project) = project {
+        args.push(project.to_owned().into());
+        sql += &format!(" AND project = ?{}", args.len());
+    }
     if let Some(since) = query.since {
-        args.push(to_sql_int(since));
+        args.push(to_sql_int(since).into());
         sql += &format!(" AND start_ns >= ?{}", args.len());
     }
     if let Some(until) = query.until {
-        args.push(to_sql_int(until));
+        args.push(to_sql_int(until).into());
         sql += &format!(" AND start_ns < ?{}", args.len());
     }
     sql += &format!(" ORDER BY {key}, d");

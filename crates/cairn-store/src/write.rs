@@ -35,18 +35,19 @@ pub(crate) enum Facet {
 
 const INSERT_SPAN: &str = "INSERT OR IGNORE INTO spans (ledger_index, trace_id, span_id, \
     parent_span_id, name, kind, start_ns, end_ns, status_code, status_message, is_error, agent, \
-    tool, model, conversation, input_tokens, output_tokens, attributes, events) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
+    tool, model, conversation, input_tokens, output_tokens, attributes, events, project) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, \
+    ?20)";
 
 const INSERT_LOG: &str = "INSERT OR IGNORE INTO logs (ledger_index, trace_id, span_id, time_ns, \
-    observed_ns, severity_number, severity_text, event_name, body, attributes) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+    observed_ns, severity_number, severity_text, event_name, body, attributes, project) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 
 const INSERT_SEARCH: &str =
     "INSERT INTO search (rowid, reasoning, tool_io, messages, errors) VALUES (?1, ?2, ?3, ?4, ?5)";
 
-const INSERT_FACET: &str =
-    "INSERT OR IGNORE INTO trace_facets (facet, value, trace_id) VALUES (?1, ?2, ?3)";
+const INSERT_FACET: &str = "INSERT OR IGNORE INTO trace_facets (facet, value, trace_id, project) \
+    VALUES (?1, ?2, ?3, ?4)";
 
 const SET_META: &str = "INSERT INTO meta (key, value) VALUES (?1, ?2) \
     ON CONFLICT (key) DO UPDATE SET value = excluded.value";
@@ -58,9 +59,9 @@ const SET_META: &str = "INSERT INTO meta (key, value) VALUES (?1, ?2) \
 const UPSERT_TRACE: &str = "INSERT INTO traces (trace_id, start_ns, end_ns, span_count, \
     error_count, tool_call_count, llm_input_tokens, llm_output_tokens, llm_usage_spans, \
     other_input_tokens, other_output_tokens, root_name, root_has_parent, root_start, root_ledger, \
-    agent, agent_start, agent_ledger) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) \
-    ON CONFLICT (trace_id) DO UPDATE SET \
+    agent, agent_start, agent_ledger, project) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19) \
+    ON CONFLICT (trace_id, project) DO UPDATE SET \
     start_ns = min(start_ns, excluded.start_ns), \
     end_ns = max(end_ns, excluded.end_ns), \
     span_count = span_count + excluded.span_count, \
@@ -233,7 +234,7 @@ pub(crate) fn apply(
             next_cursor,
         });
     }
-    let mut deltas: HashMap<TraceId, TraceDelta> = HashMap::new();
+    let mut deltas: HashMap<(TraceId, String), TraceDelta> = HashMap::new();
     {
         let mut insert_span = tx.prepare_cached(INSERT_SPAN)?;
         let mut insert_log_stmt = tx.prepare_cached(INSERT_LOG)?;
@@ -244,6 +245,7 @@ pub(crate) fn apply(
                 Record::Span(span) => {
                     let facts = extract::span_facts(span);
                     let kind = span.agent_kind.as_str();
+                    let project = extract::project(&span.resource);
                     let inserted = insert_span.execute(params![
                         ledger_index,
                         &span.trace_id.0[..],
@@ -264,12 +266,13 @@ pub(crate) fn apply(
                         facts.output_tokens.map(to_sql_int),
                         serde_json::Value::Object(attributes_to_json(&span.attributes)).to_string(),
                         events_json(span),
+                        project,
                     ])?;
                     if inserted == 0 {
                         continue;
                     }
                     deltas
-                        .entry(span.trace_id)
+                        .entry((span.trace_id, project.to_owned()))
                         .or_default()
                         .add(ledger_index, span, &facts, kind);
                     facts.text
@@ -289,7 +292,7 @@ pub(crate) fn apply(
     {
         let mut upsert = tx.prepare_cached(UPSERT_TRACE)?;
         let mut insert_facet = tx.prepare_cached(INSERT_FACET)?;
-        for (trace_id, delta) in &deltas {
+        for ((trace_id, project), delta) in &deltas {
             let root = delta.root.as_ref();
             let agent = delta.agent.as_ref();
             upsert.execute(params![
@@ -311,9 +314,10 @@ pub(crate) fn apply(
                 agent.map(|a| a.value.as_str()),
                 agent.map(|a| a.rank.0),
                 agent.map(|a| a.rank.1),
+                project,
             ])?;
             for (facet, value) in &delta.facets {
-                insert_facet.execute(params![*facet as u8, value, &trace_id.0[..]])?;
+                insert_facet.execute(params![*facet as u8, value, &trace_id.0[..], project])?;
             }
         }
     }
@@ -342,6 +346,7 @@ fn insert_log(
         log.event_name,
         log.body.to_json().to_string(),
         serde_json::Value::Object(attributes_to_json(&log.attributes)).to_string(),
+        extract::project(&log.resource),
     ])?)
 }
 

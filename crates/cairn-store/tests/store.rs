@@ -249,7 +249,7 @@ fn list(store: &Store, query: TraceQuery) -> Vec<TraceSummary> {
     store
         .reader()
         .expect("reader")
-        .list_traces(&query)
+        .list_traces(None, &query)
         .expect("list")
         .traces
 }
@@ -295,7 +295,7 @@ fn agent_run_applied_out_of_order_in_batches() {
     let detail = store
         .reader()
         .expect("reader")
-        .get_trace(&trace_id(1))
+        .get_trace(None, &trace_id(1))
         .expect("get")
         .expect("trace exists");
     let names: Vec<&str> = detail.spans.iter().map(|s| s.name.as_str()).collect();
@@ -404,7 +404,7 @@ fn reapplying_is_idempotent() {
     let detail = store
         .reader()
         .expect("reader")
-        .get_trace(&trace_id(1))
+        .get_trace(None, &trace_id(1))
         .expect("get")
         .expect("exists");
     assert_eq!(detail.spans.len(), 4);
@@ -654,11 +654,14 @@ fn pagination_with_cursors() {
     let mut pages = 0;
     loop {
         let page = reader
-            .list_traces(&TraceQuery {
-                limit: Some(10),
-                cursor: cursor.take(),
-                ..TraceQuery::default()
-            })
+            .list_traces(
+                None,
+                &TraceQuery {
+                    limit: Some(10),
+                    cursor: cursor.take(),
+                    ..TraceQuery::default()
+                },
+            )
             .expect("page");
         pages += 1;
         seen.extend(page.traces.iter().map(|t| (t.start_unix_nano, t.trace_id)));
@@ -676,47 +679,62 @@ fn pagination_with_cursors() {
 
     // A page that ends exactly at the last trace has no next cursor.
     let exact = reader
-        .list_traces(&TraceQuery {
-            limit: Some(25),
-            ..TraceQuery::default()
-        })
+        .list_traces(
+            None,
+            &TraceQuery {
+                limit: Some(25),
+                ..TraceQuery::default()
+            },
+        )
         .expect("page");
     assert_eq!(exact.traces.len(), 25);
     assert_eq!(exact.next_cursor, None);
 
     // Cursors combine with filters.
     let first = reader
-        .list_traces(&TraceQuery {
-            limit: Some(2),
-            since: Some(T0 + 5000 * MS),
-            ..TraceQuery::default()
-        })
+        .list_traces(
+            None,
+            &TraceQuery {
+                limit: Some(2),
+                since: Some(T0 + 5000 * MS),
+                ..TraceQuery::default()
+            },
+        )
         .expect("page");
     let second = reader
-        .list_traces(&TraceQuery {
-            limit: Some(100),
-            since: Some(T0 + 5000 * MS),
-            cursor: first.next_cursor.clone(),
-            ..TraceQuery::default()
-        })
+        .list_traces(
+            None,
+            &TraceQuery {
+                limit: Some(100),
+                since: Some(T0 + 5000 * MS),
+                cursor: first.next_cursor.clone(),
+                ..TraceQuery::default()
+            },
+        )
         .expect("page");
     assert_eq!(first.traces.len() + second.traces.len(), 15);
 
     // Limits are clamped to 1..=1000.
     let one = reader
-        .list_traces(&TraceQuery {
-            limit: Some(0),
-            ..TraceQuery::default()
-        })
+        .list_traces(
+            None,
+            &TraceQuery {
+                limit: Some(0),
+                ..TraceQuery::default()
+            },
+        )
         .expect("page");
     assert_eq!(one.traces.len(), 1);
 
     for bad in ["", "not-hex", "00", &"f".repeat(48), &"0".repeat(49)] {
         let err = reader
-            .list_traces(&TraceQuery {
-                cursor: Some(bad.to_owned()),
-                ..TraceQuery::default()
-            })
+            .list_traces(
+                None,
+                &TraceQuery {
+                    cursor: Some(bad.to_owned()),
+                    ..TraceQuery::default()
+                },
+            )
             .expect_err("bad cursor");
         assert!(err.is_invalid_input(), "{bad:?}: {err}");
     }
@@ -750,10 +768,13 @@ fn full_text_search() {
     let reader = store.reader().expect("reader");
     let search = |q: &str| -> BTreeSet<TraceId> {
         let page = reader
-            .list_traces(&TraceQuery {
-                q: Some(q.to_owned()),
-                ..TraceQuery::default()
-            })
+            .list_traces(
+                None,
+                &TraceQuery {
+                    q: Some(q.to_owned()),
+                    ..TraceQuery::default()
+                },
+            )
             .unwrap_or_else(|e| panic!("q={q:?}: {e}"));
         ids_of(&page.traces)
     };
@@ -855,7 +876,7 @@ fn logs_attach_to_their_span_or_stand_alone() {
 
     let reader = store.reader().expect("reader");
     let detail = reader
-        .get_trace(&trace_id(1))
+        .get_trace(None, &trace_id(1))
         .expect("get")
         .expect("exists");
     let chat = detail
@@ -880,10 +901,13 @@ fn logs_attach_to_their_span_or_stand_alone() {
     assert_eq!(t.span_count, 4);
     // Log bodies are searchable.
     let found = reader
-        .list_traces(&TraceQuery {
-            q: Some("relevant".into()),
-            ..TraceQuery::default()
-        })
+        .list_traces(
+            None,
+            &TraceQuery {
+                q: Some("relevant".into()),
+                ..TraceQuery::default()
+            },
+        )
         .expect("search");
     assert_eq!(ids_of(&found.traces), BTreeSet::from([trace_id(1)]));
 
@@ -899,12 +923,12 @@ fn logs_attach_to_their_span_or_stand_alone() {
         .apply(&only_logs, batch.len() as u64 + 1)
         .expect("apply");
     let detail = reader
-        .get_trace(&trace_id(77))
+        .get_trace(None, &trace_id(77))
         .expect("get")
         .expect("exists");
     assert!(detail.spans.is_empty());
     assert_eq!(detail.logs.len(), 1);
-    assert_eq!(reader.get_trace(&trace_id(78)).expect("get"), None);
+    assert_eq!(reader.get_trace(None, &trace_id(78)).expect("get"), None);
 }
 
 #[test]
@@ -918,7 +942,7 @@ fn span_events_are_kept_in_detail() {
     let detail = store
         .reader()
         .expect("reader")
-        .get_trace(&trace_id(1))
+        .get_trace(None, &trace_id(1))
         .expect("get")
         .expect("exists");
     let tool = &detail.spans[2];
@@ -940,8 +964,12 @@ fn json_shapes_match_the_query_api() {
         .apply(&entries(0, spans(agent_run(&Run::default()))), 4)
         .expect("apply");
     let reader = store.reader().expect("reader");
-    let page = serde_json::to_value(reader.list_traces(&TraceQuery::default()).expect("list"))
-        .expect("json");
+    let page = serde_json::to_value(
+        reader
+            .list_traces(None, &TraceQuery::default())
+            .expect("list"),
+    )
+    .expect("json");
     let keys = |v: &serde_json::Value| -> Vec<String> {
         let mut k: Vec<String> = v.as_object().expect("object").keys().cloned().collect();
         k.sort();
@@ -957,6 +985,7 @@ fn json_shapes_match_the_query_api() {
             "input_tokens",
             "name",
             "output_tokens",
+            "project",
             "span_count",
             "start_unix_nano",
             "status",
@@ -969,7 +998,7 @@ fn json_shapes_match_the_query_api() {
     assert_eq!(page["next_cursor"], json!(null));
 
     let detail = reader
-        .get_trace(&trace_id(1))
+        .get_trace(None, &trace_id(1))
         .expect("get")
         .expect("exists");
     let value = serde_json::to_value(&detail).expect("json");
@@ -1076,11 +1105,14 @@ fn stats_match_a_naive_computation() {
     let reader = store.reader().expect("reader");
 
     let report = reader
-        .stats(&StatsQuery {
-            group_by: GroupBy::Tool,
-            since: Some(T0),
-            until: Some(T0 + 4000 * MS),
-        })
+        .stats(
+            None,
+            &StatsQuery {
+                group_by: GroupBy::Tool,
+                since: Some(T0),
+                until: Some(T0 + 4000 * MS),
+            },
+        )
         .expect("stats");
     assert_eq!(report.groups.len(), 3);
     for group in &report.groups {
@@ -1099,10 +1131,13 @@ fn stats_match_a_naive_computation() {
     );
 
     let report = reader
-        .stats(&StatsQuery {
-            group_by: GroupBy::Model,
-            ..StatsQuery::default()
-        })
+        .stats(
+            None,
+            &StatsQuery {
+                group_by: GroupBy::Model,
+                ..StatsQuery::default()
+            },
+        )
         .expect("stats");
     assert_eq!(report.groups.len(), 2);
     for group in &report.groups {
@@ -1132,7 +1167,7 @@ fn stats_by_agent_count_runs() {
     let report = store
         .reader()
         .expect("reader")
-        .stats(&StatsQuery::default())
+        .stats(None, &StatsQuery::default())
         .expect("stats");
     assert_eq!(report.group_by, GroupBy::Agent);
     let a = &report.groups[0];
@@ -1184,12 +1219,15 @@ fn reset_empties_the_index() {
     let status = reader.index_status().expect("status");
     assert_eq!((status.cursor, status.last_apply_unix_nano), (0, None));
     assert!(list(&store, TraceQuery::default()).is_empty());
-    assert_eq!(reader.get_trace(&trace_id(1)).expect("get"), None);
+    assert_eq!(reader.get_trace(None, &trace_id(1)).expect("get"), None);
     let found = reader
-        .list_traces(&TraceQuery {
-            q: Some("Paris".into()),
-            ..TraceQuery::default()
-        })
+        .list_traces(
+            None,
+            &TraceQuery {
+                q: Some("Paris".into()),
+                ..TraceQuery::default()
+            },
+        )
         .expect("search");
     assert!(found.traces.is_empty());
     // Rebuilding from index 0 works as on a fresh store.
@@ -1204,7 +1242,7 @@ fn readers_see_each_committed_apply() {
     assert_eq!(reader.index_status().expect("status").cursor, 0);
     assert!(
         reader
-            .list_traces(&TraceQuery::default())
+            .list_traces(None, &TraceQuery::default())
             .expect("list")
             .traces
             .is_empty()
@@ -1213,14 +1251,15 @@ fn readers_see_each_committed_apply() {
     assert_eq!(reader.index_status().expect("status").cursor, 4);
     assert_eq!(
         reader
-            .list_traces(&TraceQuery::default())
+            .list_traces(None, &TraceQuery::default())
             .expect("list")
             .traces
             .len(),
         1
     );
     // A reader moves to another thread.
-    let handle = std::thread::spawn(move || reader.get_trace(&trace_id(1)).map(|t| t.is_some()));
+    let handle =
+        std::thread::spawn(move || reader.get_trace(None, &trace_id(1)).map(|t| t.is_some()));
     assert!(handle.join().expect("thread").expect("get"));
 }
 
@@ -1250,4 +1289,215 @@ fn foreign_or_newer_databases_are_refused() {
         Store::open_reader(&foreign),
         Err(StoreError::SchemaOutdated { found: 0, .. })
     ));
+}
+
+fn in_project(mut s: Vec<Span>, project: &str) -> Vec<Span> {
+    for span in &mut s {
+        span.resource.attributes.push(kv("cairn.project", project));
+    }
+    s
+}
+
+/// Two projects reuse the same trace id: each sees only its own spans, summaries, search hits and
+/// stats; `None` sees both; a project that has nothing sees nothing.
+#[test]
+fn projects_are_isolated_even_with_the_same_trace_id() {
+    let (_dir, mut store) = temp_store();
+    let a = in_project(
+        agent_run(&Run {
+            city: "Paris",
+            ..Run::default()
+        }),
+        "alpha",
+    );
+    let b = in_project(
+        agent_run(&Run {
+            city: "Oslo",
+            agent: "beta-agent",
+            ..Run::default()
+        }),
+        "beta",
+    );
+    let plain = agent_run(&Run {
+        trace: 2,
+        ..Run::default()
+    });
+    let mut records = spans(a);
+    records.extend(spans(b));
+    records.extend(spans(plain));
+    let batch = entries(0, records);
+    store.apply(&batch, batch.len() as u64).expect("apply");
+    let reader = store.reader().expect("reader");
+
+    let page = reader
+        .list_traces(Some("alpha"), &TraceQuery::default())
+        .expect("list");
+    assert_eq!(page.traces.len(), 1);
+    assert_eq!(page.traces[0].project, "alpha");
+    assert_eq!(
+        page.traces[0].span_count, 4,
+        "beta's spans are not merged in"
+    );
+    let all = reader
+        .list_traces(None, &TraceQuery::default())
+        .expect("list");
+    assert_eq!(all.traces.len(), 3);
+    let projects: BTreeSet<_> = all.traces.iter().map(|t| t.project.as_str()).collect();
+    assert_eq!(projects, BTreeSet::from(["alpha", "beta", "default"]));
+
+    let search = |project, q: &str| {
+        reader
+            .list_traces(
+                project,
+                &TraceQuery {
+                    q: Some(q.to_owned()),
+                    ..TraceQuery::default()
+                },
+            )
+            .expect("search")
+            .traces
+            .len()
+    };
+    assert_eq!(search(Some("alpha"), "Oslo"), 0);
+    assert_eq!(search(Some("beta"), "Oslo"), 1);
+    assert_eq!(search(None, "Oslo"), 1);
+    let agent = |project| {
+        reader
+            .list_traces(
+                project,
+                &TraceQuery {
+                    agent: Some("beta-agent".to_owned()),
+                    ..TraceQuery::default()
+                },
+            )
+            .expect("facet")
+            .traces
+            .len()
+    };
+    assert_eq!((agent(Some("alpha")), agent(Some("beta"))), (0, 1));
+
+    let detail = reader
+        .get_trace(Some("alpha"), &trace_id(1))
+        .expect("get")
+        .expect("alpha's trace");
+    assert_eq!(detail.spans.len(), 4);
+    assert_eq!(
+        reader.get_trace(Some("gamma"), &trace_id(1)).expect("get"),
+        None
+    );
+    assert_eq!(
+        reader
+            .get_trace(None, &trace_id(1))
+            .expect("get")
+            .map(|d| d.spans.len()),
+        Some(8)
+    );
+    let stats = reader
+        .stats(Some("beta"), &StatsQuery::default())
+        .expect("stats");
+    assert_eq!(stats.groups.len(), 1);
+    assert_eq!(stats.groups[0].key, "beta-agent");
+    assert_eq!(
+        reader.project_of_entry(0).expect("p").as_deref(),
+        Some("alpha")
+    );
+    assert_eq!(
+        reader.project_of_entry(8).expect("p").as_deref(),
+        Some("default")
+    );
+    assert_eq!(reader.project_of_entry(999).expect("p"), None);
+}
+
+#[test]
+fn retention_deletes_old_traces_per_project_and_logs_by_event_lists_audit_records() {
+    let (_dir, mut store) = temp_store();
+    let old = T0;
+    let new = T0 + 86_400 * 1_000_000_000;
+    let mut records = Vec::new();
+    for (trace, project, start) in [(1, "alpha", old), (2, "alpha", new), (3, "beta", old)] {
+        records.extend(spans(in_project(
+            agent_run(&Run {
+                trace,
+                start,
+                ..Run::default()
+            }),
+            project,
+        )));
+    }
+    let audit = |time: u64, project: &str| {
+        let mut log = LogRecord {
+            time_unix_nano: time,
+            event_name: "cairn.audit.access".to_owned(),
+            body: AnyValue::String("read".to_owned()),
+            ..LogRecord::default()
+        };
+        log.resource.attributes.push(kv("cairn.project", project));
+        Record::Log(log)
+    };
+    records.push(audit(old, "alpha"));
+    records.push(audit(new, "alpha"));
+    records.push(audit(new, "beta"));
+    let batch = entries(0, records);
+    store.apply(&batch, batch.len() as u64).expect("apply");
+
+    let reader = store.reader().expect("reader");
+    let alpha_audit = reader
+        .logs_by_event(Some("alpha"), "cairn.audit.access", None, None, 100)
+        .expect("audit");
+    assert_eq!(alpha_audit.len(), 2);
+    let recent = reader
+        .logs_by_event(None, "cairn.audit.access", Some(new), None, 100)
+        .expect("audit");
+    assert_eq!(recent.len(), 2);
+
+    // alpha keeps one day: the old alpha trace and the old alpha record go; beta is untouched.
+    let cutoff = new - 1;
+    let report = store
+        .delete_before(cairn_store::ProjectSelection::Only("alpha"), cutoff)
+        .expect("retention");
+    assert_eq!(report.traces, 1);
+    assert_eq!(report.spans, 4);
+    assert_eq!(report.logs, 1);
+    let remaining: BTreeSet<_> = reader
+        .list_traces(None, &TraceQuery::default())
+        .expect("list")
+        .traces
+        .iter()
+        .map(|t| (t.project.clone(), t.trace_id))
+        .collect();
+    assert_eq!(
+        remaining,
+        BTreeSet::from([
+            ("alpha".to_owned(), trace_id(2)),
+            ("beta".to_owned(), trace_id(3))
+        ])
+    );
+    // The deleted spans are gone from full-text search too.
+    let hits = reader
+        .list_traces(
+            Some("alpha"),
+            &TraceQuery {
+                q: Some("Paris".to_owned()),
+                ..TraceQuery::default()
+            },
+        )
+        .expect("search");
+    assert_eq!(hits.traces.len(), 1);
+
+    // Everyone else (beta) with the same cutoff.
+    let report = store
+        .delete_before(
+            cairn_store::ProjectSelection::AllExcept(&["alpha".to_owned()]),
+            cutoff,
+        )
+        .expect("retention");
+    assert_eq!((report.traces, report.spans, report.logs), (1, 4, 0));
+    assert_eq!(
+        reader
+            .list_traces(None, &TraceQuery::default())
+            .expect("list")
+            .traces
+            .len(),
+        1
+    );
 }

@@ -1,8 +1,10 @@
 //! One module per command family.
 
+pub(crate) mod audit;
 pub(crate) mod demo;
 pub(crate) mod export;
 pub(crate) mod inspect;
+pub(crate) mod keys;
 pub(crate) mod ledger;
 pub(crate) mod query;
 pub(crate) mod serve;

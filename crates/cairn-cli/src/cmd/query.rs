@@ -19,13 +19,17 @@ const DEFAULT_URL: &str = "http://127.0.0.1:7070";
 
 /// Connection flags shared by the query commands.
 #[derive(Debug, clap::Args)]
-struct Conn {
+pub(crate) struct Conn {
     /// Base URL of the collector's query API.
     #[arg(long, default_value = DEFAULT_URL, env = "CAIRN_URL")]
-    url: String,
+    pub(crate) url: String,
+    /// API key (`cairn keys create`), sent as `Authorization: Bearer`; needed when the server has
+    /// keys.
+    #[arg(long, env = "CAIRN_API_KEY", hide_env_values = true)]
+    pub(crate) api_key: Option<String>,
     /// Print the API's JSON instead of a table.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 /// Flags of `cairn traces`.
@@ -98,7 +102,7 @@ pub(crate) struct StatsArgs {
 
 /// A failed API call: the server's error message, or why it could not be reached.
 #[derive(Debug)]
-enum ApiCallError {
+pub(crate) enum ApiCallError {
     Status {
         url: String,
         status: u16,
@@ -133,9 +137,16 @@ impl std::fmt::Display for ApiCallError {
 impl std::error::Error for ApiCallError {}
 
 /// GETs `base + path` with `query` pairs and returns the body.
-fn get(base: &str, path: &str, query: &[(&str, String)]) -> Result<String, ApiCallError> {
-    let url = format!("{}{path}", base.trim_end_matches('/'));
+pub(crate) fn get(
+    conn: &Conn,
+    path: &str,
+    query: &[(&str, String)],
+) -> Result<String, ApiCallError> {
+    let url = format!("{}{path}", conn.url.trim_end_matches('/'));
     let mut request = ureq::get(&url).timeout(Duration::from_secs(30));
+    if let Some(key) = &conn.api_key {
+        request = request.set("authorization", &format!("Bearer {key}"));
+    }
     for (k, v) in query {
         request = request.query(k, v);
     }
@@ -170,7 +181,7 @@ fn get(base: &str, path: &str, query: &[(&str, String)]) -> Result<String, ApiCa
     }
 }
 
-fn print_json(body: &str) -> anyhow::Result<()> {
+pub(crate) fn print_json(body: &str) -> anyhow::Result<()> {
     let value: Value = serde_json::from_str(body).context("the server sent invalid JSON")?;
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, &value)?;
@@ -200,7 +211,7 @@ pub(crate) fn run_traces(args: TracesArgs) -> anyhow::Result<ExitCode> {
         query.push(("min_duration_ms", ms.to_string()));
     }
     query.push(("limit", args.limit.to_string()));
-    let body = get(&args.conn.url, "/api/v1/traces", &query)?;
+    let body = get(&args.conn, "/api/v1/traces", &query)?;
     if args.conn.json {
         print_json(&body)?;
         return Ok(ExitCode::SUCCESS);
@@ -214,7 +225,7 @@ pub(crate) fn run_traces(args: TracesArgs) -> anyhow::Result<ExitCode> {
 
 pub(crate) fn run_trace(args: TraceArgs) -> anyhow::Result<ExitCode> {
     let path = format!("/api/v1/traces/{}", args.trace_id);
-    let body = match get(&args.conn.url, &path, &[]) {
+    let body = match get(&args.conn, &path, &[]) {
         Ok(body) => body,
         Err(ApiCallError::Status { status: 404, .. }) => {
             eprintln!("trace {} not found", args.trace_id);
@@ -240,7 +251,7 @@ pub(crate) fn run_stats(args: StatsArgs) -> anyhow::Result<ExitCode> {
     let mut query = vec![("group_by", args.group_by.clone())];
     push(&mut query, "since", args.since.as_ref());
     push(&mut query, "until", args.until.as_ref());
-    let body = get(&args.conn.url, "/api/v1/stats", &query)?;
+    let body = get(&args.conn, "/api/v1/stats", &query)?;
     if args.conn.json {
         print_json(&body)?;
         return Ok(ExitCode::SUCCESS);

@@ -59,6 +59,19 @@ pub(crate) struct ServeArgs {
     /// the system choose ports).
     #[arg(long, value_name = "FILE")]
     addrs_file: Option<PathBuf>,
+    /// Allow listening on non-loopback addresses while no API key exists (anyone who can reach
+    /// the ports can read and write everything).
+    #[arg(long)]
+    insecure_no_auth: bool,
+    /// TLS certificate chain (PEM) for every listener; needs --tls-key.
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM) for every listener; needs --tls-cert.
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+    /// Require an API key on every protected route even while no key exists yet.
+    #[arg(long)]
+    auth_required: bool,
     /// Also run the demo workload (simulated agent runs, 2 per second) against this server until
     /// it stops.
     #[arg(long)]
@@ -111,6 +124,18 @@ impl ServeArgs {
         }
         if let Some(v) = self.verify_interval {
             c.ledger.verify_interval = v;
+        }
+        if self.insecure_no_auth {
+            c.auth.insecure_no_auth = true;
+        }
+        if self.auth_required {
+            c.auth.required = true;
+        }
+        if let Some(v) = &self.tls_cert {
+            c.tls.cert_file = Some(v.clone());
+        }
+        if let Some(v) = &self.tls_key {
+            c.tls.key_file = Some(v.clone());
         }
         c.validate()?;
         Ok(c)

@@ -292,16 +292,17 @@ fn restart_keeps_everything_and_reindex_rebuilds() {
 
     let serve = Serve::start(dir.path(), &[]);
     assert_eq!(serve.verifier_key, key, "same ledger, same key");
-    serve.wait_indexed(5);
+    serve.wait_indexed(6);
+    // 5 spans and the access record of the read above, flushed before the ledger closed.
+    let (_, note) = serve.get("/api/v1/audit/checkpoint");
     let after = serve.get_json(&format!(
         "/api/v1/traces/{}",
         sent["trace_id"].as_str().unwrap()
     ));
     assert_eq!(before, after);
-    let (_, note) = serve.get("/api/v1/audit/checkpoint");
     assert_eq!(
         note.lines().nth(1),
-        Some("5"),
+        Some("6"),
         "final checkpoint covers every entry: {note}"
     );
     serve.stop();
@@ -316,7 +317,10 @@ fn restart_keeps_everything_and_reindex_rebuilds() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("reindexed 5 ledger entries"));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("reindexed 7 ledger entries"),
+        "5 spans, 2 access records"
+    );
     let serve = Serve::start(dir.path(), &[]);
     serve.wait_indexed(5);
     let rebuilt = serve.get_json(&format!(
@@ -433,4 +437,122 @@ fn serve_demo_feeds_the_server_until_it_stops() {
         .unwrap_or_else(|| panic!("no demo summary: {stdout}"));
     assert!(!summary.contains(" 0 spans sent"), "{summary}");
     assert!(stdout.ends_with("cairn stopped cleanly\n"), "{stdout}");
+}
+
+/// `cairn keys` manages keys a running server picks up; the query commands send `--api-key`;
+/// `cairn audit access` lists the reads they made.
+#[test]
+fn keys_api_key_and_audit_access_over_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let keys = |args: &[&str]| {
+        let out = cairn()
+            .arg("keys")
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data)
+            .env_remove("CAIRN_CONFIG")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let created: Value = serde_json::from_str(&keys(&[
+        "create",
+        "--project",
+        "ops",
+        "--scope",
+        "admin",
+        "--json",
+    ]))
+    .unwrap();
+    let admin = created["key"].as_str().unwrap().to_owned();
+    let ingest = keys(&["create", "--project", "ops", "--scope", "ingest"]);
+    let ingest = ingest.trim();
+    assert!(ingest.starts_with("cairn_"), "{ingest}");
+
+    let serve = Serve::start(dir.path(), &[]);
+    let auth = format!("Bearer {ingest}");
+    let answer = post(
+        &format!("{}/v1/traces", serve.http),
+        &[JSON, ("authorization", &auth)],
+        serde_json::to_vec(
+            &serde_json::json!({"resourceSpans": [{"scopeSpans": [{"spans": [{
+                "traceId": trace_hex(42), "spanId": "00000000000000c1", "name": "invoke_agent ops",
+                "startTimeUnixNano": "1700000000000000000", "endTimeUnixNano": "1700000000100000000"
+            }]}]}]}),
+        )
+        .unwrap()
+        .as_slice(),
+    );
+    assert_eq!(answer.status, 200);
+    let (status, _) = serve.get("/api/v1/traces");
+    assert_eq!(status, 401, "the server has keys");
+
+    let trace = trace_hex(42);
+    let out = serve.cli(&["trace", &trace]);
+    assert!(!out.status.success(), "no key");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = serve.cli(&["trace", &trace, "--api-key", &admin]);
+        if out.status.success() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "trace never indexed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The read is in the ledger within the flush interval, then indexed.
+    loop {
+        let out = serve.cli(&[
+            "audit",
+            "access",
+            "--since",
+            "1h",
+            "--api-key",
+            &admin,
+            "--json",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let page: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let records = page["records"].as_array().unwrap();
+        if records
+            .iter()
+            .any(|r| r["attributes"]["cairn.audit.trace_id"] == trace.as_str())
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no access record: {page}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = serve.cli(&["audit", "access", "--api-key", &admin]);
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        table.contains("GET /api/v1/traces/{trace_id}") && table.contains(&trace),
+        "{table}"
+    );
+
+    let listed: Value = serde_json::from_str(&keys(&["list", "--json"])).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    assert!(
+        !listed
+            .to_string()
+            .contains(admin.split('_').nth(2).unwrap())
+    );
+    let id = created["id"].as_str().unwrap();
+    keys(&["revoke", id]);
+    let out = serve.cli(&["traces", "--api-key", &admin]);
+    assert!(!out.status.success(), "a revoked key stops working at once");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("401"));
+    serve.stop();
 }

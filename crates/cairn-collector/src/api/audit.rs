@@ -4,14 +4,18 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 use cairn_ledger::{ProofError, ReadError};
+use cairn_model::Record;
 
 use super::ApiState;
 use super::error::ApiError;
 use super::params::Params;
+use crate::auth::Principal;
+use crate::auth::access::Access;
 
 const TEXT: &str = "text/plain; charset=utf-8";
 const BYTES: &str = "application/octet-stream";
@@ -151,8 +155,12 @@ fn read_error(what: &str, err: &ReadError) -> ApiError {
 }
 
 /// `GET /api/v1/audit/entries/{index}`: the entry's bytes exactly as the ledger hashed them.
+///
+/// Raw entries are span content: another project's entry answers 404 like a missing one, and a
+/// successful read is recorded as an access.
 pub(crate) async fn entry(
     State(state): State<Arc<ApiState>>,
+    Extension(principal): Extension<Principal>,
     Path(index): Path<String>,
 ) -> Result<Response, ApiError> {
     let index: u64 = index.parse().map_err(|_| {
@@ -171,12 +179,46 @@ pub(crate) async fn entry(
         .await
         .map_err(|e| ApiError::internal(format!("read task failed: {e}")))?
         .map_err(|e| read_error(&format!("entry {index}"), &e))?;
+    if !principal.all_projects {
+        let project = cairn_model::codec::decode(&bytes)
+            .ok()
+            .and_then(|r| match r {
+                Record::Span(s) => Some(project_of(&s.resource)),
+                Record::Log(l) => Some(project_of(&l.resource)),
+                _ => None,
+            });
+        if !project.is_some_and(|p| principal.may_see(&p)) {
+            return Err(ApiError::not_found(format!(
+                "entry {index} does not exist (the ledger has {entries} entries)"
+            )));
+        }
+    }
+    let mut access = Access::new(&principal, "GET /api/v1/audit/entries/{index}");
+    access.ledger_index = Some(index);
+    state.access.record(access);
     Ok(([(header::CONTENT_TYPE, BYTES)], bytes).into_response())
 }
 
+/// A record's project, as the index derives it (`cairn.project`, else `default`).
+fn project_of(resource: &cairn_model::Resource) -> String {
+    resource
+        .attributes
+        .iter()
+        .rev()
+        .find(|kv| kv.key == crate::auth::PROJECT_ATTRIBUTE)
+        .and_then(|kv| match &kv.value {
+            cairn_model::AnyValue::String(s) => Some(s.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| crate::auth::DEFAULT_PROJECT.to_owned())
+}
+
 /// `GET /tlog/tile/<L>/<N>[.p/<W>]` and `GET /tlog/tile/entries/<N>[.p/<W>]`.
+///
+/// Entry bundles (`tile/entries/…`, admin scope) are span content and are recorded as an access.
 pub(crate) async fn tile(
     State(state): State<Arc<ApiState>>,
+    Extension(principal): Extension<Principal>,
     Path(path): Path<String>,
 ) -> Result<Response, ApiError> {
     if !path.starts_with("tile/") {
@@ -192,6 +234,11 @@ pub(crate) async fn tile(
         .map_err(|e| ApiError::internal(format!("tile task failed: {e}")))?
         .map_err(|e| read_error(&path, &e))?
         .ok_or_else(|| ApiError::not_found(format!("no such tile {path:?}")))?;
+    if path.starts_with("tile/entries/") {
+        let mut access = Access::new(&principal, "GET /tlog/tile/entries/{n}");
+        access.query = Some(path.clone());
+        state.access.record(access);
+    }
     let mut response = ([(header::CONTENT_TYPE, BYTES)], bytes).into_response();
     // Full tiles never change (C2SP tlog-tiles); partial ones are replaced as the log grows.
     let cache = if partial {

@@ -7,6 +7,7 @@
 //! | `GET /api/v1/traces` | trace summaries, filtered and paged |
 //! | `GET /api/v1/traces/{trace_id}` | one trace with all its spans (404 when unknown) |
 //! | `GET /api/v1/stats` | aggregates per agent, tool or model |
+//! | `GET /api/v1/admin/access?since=…` | access records (`cairn.audit.access`), admin scope |
 //! | `GET /api/v1/audit/checkpoint` | latest signed checkpoint (`text/plain`) |
 //! | `GET /api/v1/audit/checkpoint/cosigned` | latest witness-cosigned checkpoint (`text/plain`) |
 //! | `GET /api/v1/audit/witnesses` | per-witness push status (JSON) |
@@ -18,11 +19,14 @@
 //! | `GET /healthz`, `GET /readyz` | liveness, readiness with index lag |
 //! | `GET /metrics` | Prometheus / OpenMetrics text |
 //!
-//! Errors are `{"error":{"code":"…","message":"…"}}` with status 400, 404, 413, 429 or 500.
+//! Errors are `{"error":{"code":"…","message":"…"}}` with status 400, 401, 403, 404, 413, 429 or
+//! 500. Authentication, scopes and project scoping: see [`crate::auth`]. Reads of span content
+//! (trace detail, searches, raw entries) are recorded as access records ([`crate::auth::access`]).
 //!
 //! Index reads run on the blocking pool with pooled read-only SQLite connections; at most
 //! `api.max_concurrent_queries` run at once, more are answered 429.
 
+mod admin;
 mod audit;
 pub(crate) mod error;
 mod params;
@@ -53,6 +57,10 @@ pub(crate) use params::parse_time;
 /// Everything the API handlers share.
 #[derive(Debug)]
 pub(crate) struct ApiState {
+    /// API keys (the middleware).
+    pub(crate) auth: Arc<crate::auth::Authenticator>,
+    /// Where reads of span content are recorded.
+    pub(crate) access: crate::auth::access::AccessLog,
     pub(crate) ledger: Arc<Ledger>,
     pub(crate) readers: ReaderPool,
     pub(crate) index: Arc<IndexStatus>,
@@ -157,6 +165,7 @@ pub(crate) fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/traces", get(query::list_traces))
         .route("/api/v1/traces/{trace_id}", get(query::get_trace))
         .route("/api/v1/stats", get(query::stats))
+        .route("/api/v1/admin/access", get(admin::access))
         .route("/api/v1/audit/checkpoint", get(audit::checkpoint))
         .route(
             "/api/v1/audit/checkpoint/cosigned",
@@ -170,6 +179,10 @@ pub(crate) fn router(state: Arc<ApiState>) -> Router {
         .route("/tlog/checkpoint", get(audit::checkpoint))
         .route("/tlog/{*path}", get(audit::tile))
         .fallback(ui)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state.auth),
+            crate::auth::api_layer,
+        ))
         .with_state(state)
 }
 

@@ -6,9 +6,9 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::Uri;
+use axum::{Extension, Json};
 use cairn_model::{AgentKind, TraceId};
 use cairn_store::{
     GroupBy, StatsQuery, StatsReport, StatusFilter, TraceDetail, TracePage, TraceQuery,
@@ -17,6 +17,8 @@ use cairn_store::{
 use super::ApiState;
 use super::error::ApiError;
 use super::params::Params;
+use crate::auth::Principal;
+use crate::auth::access::Access;
 
 const TRACE_PARAMS: &[&str] = &[
     "agent",
@@ -77,19 +79,30 @@ pub(crate) fn trace_query(uri: &Uri, now: SystemTime) -> Result<TraceQuery, ApiE
     })
 }
 
+/// Lists traces; a full-text search (`q`) reads span content and is recorded as an access.
 pub(crate) async fn list_traces(
     State(state): State<Arc<ApiState>>,
+    Extension(principal): Extension<Principal>,
     uri: Uri,
 ) -> Result<Json<TracePage>, ApiError> {
     let query = trace_query(&uri, SystemTime::now())?;
-    state
-        .with_reader(move |reader| reader.list_traces(&query))
-        .await
-        .map(Json)
+    let searched = query.q.is_some();
+    let project = principal.project_filter();
+    let page = state
+        .with_reader(move |reader| reader.list_traces(project.as_deref(), &query))
+        .await?;
+    if searched {
+        let mut access = Access::new(&principal, "GET /api/v1/traces");
+        access.query = uri.query().map(str::to_owned);
+        state.access.record(access);
+    }
+    Ok(Json(page))
 }
 
+/// One trace with its spans and logs (span content: recorded as an access).
 pub(crate) async fn get_trace(
     State(state): State<Arc<ApiState>>,
+    Extension(principal): Extension<Principal>,
     Path(trace_id): Path<String>,
 ) -> Result<Json<TraceDetail>, ApiError> {
     let id = TraceId::from_hex(&trace_id).ok_or_else(|| {
@@ -97,15 +110,20 @@ pub(crate) async fn get_trace(
             "invalid trace id {trace_id:?}: expected 32 hex digits"
         ))
     })?;
-    state
-        .with_reader(move |reader| reader.get_trace(&id))
+    let project = principal.project_filter();
+    let detail = state
+        .with_reader(move |reader| reader.get_trace(project.as_deref(), &id))
         .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("trace {trace_id} not found")))
+        .ok_or_else(|| ApiError::not_found(format!("trace {trace_id} not found")))?;
+    let mut access = Access::new(&principal, "GET /api/v1/traces/{trace_id}");
+    access.trace_id = Some(id.to_hex());
+    state.access.record(access);
+    Ok(Json(detail))
 }
 
 pub(crate) async fn stats(
     State(state): State<Arc<ApiState>>,
+    Extension(principal): Extension<Principal>,
     uri: Uri,
 ) -> Result<Json<StatsReport>, ApiError> {
     let p = Params::parse(&uri, STATS_PARAMS)?;
@@ -123,8 +141,9 @@ pub(crate) async fn stats(
         since: p.time("since", now)?,
         until: p.time("until", now)?,
     };
+    let project = principal.project_filter();
     state
-        .with_reader(move |reader| reader.stats(&query))
+        .with_reader(move |reader| reader.stats(project.as_deref(), &query))
         .await
         .map(Json)
 }

@@ -39,6 +39,7 @@ use prost::Message as _;
 
 use super::rpc::status_with_retry;
 use super::{ExportResult, Ingest, Prepared, Signal};
+use crate::auth::Principal;
 use crate::pipeline::appender::SubmitError;
 
 /// Requests with at least this many spans or log records are normalized on the blocking pool.
@@ -172,6 +173,14 @@ pub(super) fn grpc_code_name(code: Code) -> &'static str {
     }
 }
 
+/// The project the [`crate::auth::GrpcAuth`] interceptor authenticated.
+fn project_of<T>(request: &Request<T>) -> String {
+    request.extensions().get::<Principal>().map_or_else(
+        || crate::auth::DEFAULT_PROJECT.to_owned(),
+        |p| p.project.clone(),
+    )
+}
+
 fn partial(result: &ExportResult) -> Option<(i64, String)> {
     (result.rejected > 0 || !result.message.is_empty()).then(|| {
         (
@@ -187,6 +196,7 @@ impl TraceService for OtlpGrpc {
         &self,
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        let project = project_of(&request);
         let request = request.into_inner();
         let received = request.encoded_len() as u64;
         let count = request
@@ -198,7 +208,10 @@ impl TraceService for OtlpGrpc {
         let limits = self.ingest.limits.clone();
         let result = self
             .run(Signal::Traces, count, received, move || {
-                Prepared::spans(cairn_model::otlp::spans_from_request(request, &limits))
+                Prepared::spans(
+                    cairn_model::otlp::spans_from_request(request, &limits),
+                    &project,
+                )
             })
             .await?;
         Ok(Response::new(ExportTraceServiceResponse {
@@ -218,6 +231,7 @@ impl LogsService for OtlpGrpc {
         &self,
         request: Request<ExportLogsServiceRequest>,
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
+        let project = project_of(&request);
         let request = request.into_inner();
         let received = request.encoded_len() as u64;
         let count = request
@@ -229,7 +243,10 @@ impl LogsService for OtlpGrpc {
         let limits = self.ingest.limits.clone();
         let result = self
             .run(Signal::Logs, count, received, move || {
-                Prepared::logs(cairn_model::otlp::logs_from_request(request, &limits))
+                Prepared::logs(
+                    cairn_model::otlp::logs_from_request(request, &limits),
+                    &project,
+                )
             })
             .await?;
         Ok(Response::new(ExportLogsServiceResponse {

@@ -22,6 +22,7 @@
 use std::io::Read as _;
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
@@ -41,6 +42,7 @@ use tokio_stream::StreamExt as _;
 
 use super::rpc::RpcStatus;
 use super::{ExportResult, Ingest, Prepared, Signal};
+use crate::auth::{Authenticator, Principal};
 use crate::pipeline::appender::SubmitError;
 use cairn_metrics::{Protocol, RejectReason};
 
@@ -49,30 +51,36 @@ use cairn_metrics::{Protocol, RejectReason};
 const BLOCKING_THRESHOLD: usize = 256 * 1024;
 
 /// The OTLP/HTTP router.
-pub(crate) fn router(ingest: Arc<Ingest>) -> Router {
+pub(crate) fn router(ingest: Arc<Ingest>, auth: Arc<Authenticator>) -> Router {
     Router::new()
         .route("/v1/traces", post(export_traces))
         .route("/v1/logs", post(export_logs))
         .route("/v1/metrics", post(super::metrics::export_http))
         // The limit is enforced by `read_body`, after decompression.
         .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn_with_state(
+            auth,
+            crate::auth::ingest_layer,
+        ))
         .with_state(ingest)
 }
 
 async fn export_traces(
     State(ingest): State<Arc<Ingest>>,
+    Extension(principal): Extension<Principal>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    export(&ingest, Signal::Traces, &headers, body).await
+    export(&ingest, Signal::Traces, &principal.project, &headers, body).await
 }
 
 async fn export_logs(
     State(ingest): State<Arc<Ingest>>,
+    Extension(principal): Extension<Principal>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    export(&ingest, Signal::Logs, &headers, body).await
+    export(&ingest, Signal::Logs, &principal.project, &headers, body).await
 }
 
 /// Why a request failed before its records reached the ledger.
@@ -85,10 +93,16 @@ pub(super) enum Reject {
 }
 
 /// Handles one request and counts it (`cairn_ingest_requests_total` and friends).
-async fn export(ingest: &Ingest, signal: Signal, headers: &HeaderMap, body: Body) -> Response {
+async fn export(
+    ingest: &Ingest,
+    signal: Signal,
+    project: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Response {
     let started = std::time::Instant::now();
     let mut received = 0;
-    let response = export_counted(ingest, signal, headers, body, &mut received).await;
+    let response = export_counted(ingest, signal, project, headers, body, &mut received).await;
     // The `code` label is the HTTP status number (`"200"`).
     ingest.count_request(
         Protocol::Http,
@@ -103,6 +117,7 @@ async fn export(ingest: &Ingest, signal: Signal, headers: &HeaderMap, body: Body
 async fn export_counted(
     ingest: &Ingest,
     signal: Signal,
+    project: &str,
     headers: &HeaderMap,
     body: Body,
     received: &mut u64,
@@ -119,7 +134,7 @@ async fn export_counted(
         }
     };
     let health = ingest.metrics.health();
-    let prepared = match prepare(ingest, signal, format, headers, body, received).await {
+    let prepared = match prepare(ingest, signal, project, format, headers, body, received).await {
         // Nothing valid at all: the request as a whole is invalid (400), not a partial success.
         Ok(prepared) if prepared.entries.is_empty() && prepared.rejected > 0 => {
             health.spans_rejected(
@@ -180,18 +195,20 @@ pub(super) fn reject_status(
 async fn prepare(
     ingest: &Ingest,
     signal: Signal,
+    project: &str,
     format: Format,
     headers: &HeaderMap,
     body: Body,
     received: &mut u64,
 ) -> Result<Prepared, Reject> {
     let limits = ingest.limits.clone();
+    let project = project.to_owned();
     decode_body(ingest, headers, body, received, move |body| match signal {
         Signal::Traces => cairn_model::otlp::decode_traces(&body, format, &limits)
-            .map(Prepared::spans)
+            .map(|d| Prepared::spans(d, &project))
             .map_err(|e| Reject::Malformed(format!("invalid OTLP traces request: {e}"))),
         Signal::Logs => cairn_model::otlp::decode_logs(&body, format, &limits)
-            .map(Prepared::logs)
+            .map(|d| Prepared::logs(d, &project))
             .map_err(|e| Reject::Malformed(format!("invalid OTLP logs request: {e}"))),
     })
     .await

@@ -50,14 +50,17 @@ pub(crate) struct Prepared {
 }
 
 impl Prepared {
-    pub(crate) fn spans(decoded: DecodedSpans) -> Self {
+    /// Encodes spans for the ledger; each is stamped with `project` first (see [`set_project`]).
+    pub(crate) fn spans(decoded: DecodedSpans, project: &str) -> Self {
         let DecodedSpans {
-            spans,
+            mut spans,
             mut rejected,
         } = decoded;
         let total = spans.len() + rejected.len();
         let mut entries = Vec::with_capacity(spans.len());
-        for span in &spans {
+        for span in &mut spans {
+            set_project(&mut span.resource, project);
+            let span = &*span;
             let entry = codec::encode_span(span);
             match check_entry_len(&entry) {
                 Ok(()) => entries.push(entry),
@@ -77,11 +80,17 @@ impl Prepared {
         }
     }
 
-    pub(crate) fn logs(decoded: DecodedLogs) -> Self {
-        let DecodedLogs { logs, mut rejected } = decoded;
+    /// Encodes log records for the ledger; each is stamped with `project` first.
+    pub(crate) fn logs(decoded: DecodedLogs, project: &str) -> Self {
+        let DecodedLogs {
+            mut logs,
+            mut rejected,
+        } = decoded;
         let total = logs.len() + rejected.len();
         let mut entries = Vec::with_capacity(logs.len());
-        for log in &logs {
+        for log in &mut logs {
+            set_project(&mut log.resource, project);
+            let log = &*log;
             let entry = codec::encode_log(log);
             match check_entry_len(&entry) {
                 Ok(()) => entries.push(entry),
@@ -100,6 +109,27 @@ impl Prepared {
             rejected: rejected.len(),
         }
     }
+}
+
+/// Sets the resource attribute `cairn.project` to the ingest key's project, replacing whatever
+/// the sender put there (a sender cannot write into another project).
+pub(crate) fn set_project(resource: &mut cairn_model::Resource, project: &str) {
+    resource
+        .attributes
+        .retain(|kv| kv.key != crate::auth::PROJECT_ATTRIBUTE);
+    resource.attributes.push(cairn_model::KeyValue {
+        key: crate::auth::PROJECT_ATTRIBUTE.to_owned(),
+        value: cairn_model::AnyValue::String(project.to_owned()),
+    });
+}
+
+/// The gRPC answer to a key over its rate limit: `RESOURCE_EXHAUSTED` with a `RetryInfo`.
+pub(crate) fn rate_limited_status(retry_after_secs: u64) -> tonic::Status {
+    rpc::status_with_retry(
+        tonic::Code::ResourceExhausted,
+        "this key's rate limit is exhausted; retry later".to_owned(),
+        std::time::Duration::from_secs(retry_after_secs.max(1)),
+    )
 }
 
 /// A record whose canonical encoding exceeds the ledger's entry limit is rejected here, on its
@@ -252,7 +282,7 @@ mod tests {
         };
         let decoded = cairn_model::otlp::spans_from_request(request, &Limits::default());
         assert_eq!(decoded.spans.len(), 3, "the model accepts all three");
-        let prepared = Prepared::spans(decoded);
+        let prepared = Prepared::spans(decoded, "p");
         assert_eq!(prepared.entries.len(), 2);
         assert!(prepared.entries.iter().all(|e| e.len() <= MAX_ENTRY_LEN));
         assert_eq!(prepared.rejected, 1);

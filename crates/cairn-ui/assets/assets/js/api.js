@@ -26,13 +26,51 @@ export function url(path, params = {}) {
   return s ? `${path}?${s}` : path;
 }
 
-async function request(path, params, { signal, accept }) {
-  let response;
+/** Where the API key (when the server requires one) is kept: this tab only, never on disk. */
+const KEY_STORAGE = 'cairn.apiKey';
+
+function storedKey() {
   try {
-    response = await fetch(url(`${API}${path}`, params), { signal, headers: { accept } });
+    return sessionStorage.getItem(KEY_STORAGE);
+  } catch {
+    return null;
+  }
+}
+
+/** Asks for an API key (read scope) after a 401; returns it, or null when the user cancels. */
+function askForKey(message) {
+  const key = window.prompt(`${message}\nEnter a Cairn API key (read scope):`, '');
+  if (!key) return null;
+  try {
+    sessionStorage.setItem(KEY_STORAGE, key.trim());
+  } catch {
+    // Storage disabled: the key is used for this request only.
+  }
+  return key.trim();
+}
+
+async function send(target, signal, accept, key) {
+  const headers = { accept };
+  if (key) headers.authorization = `Bearer ${key}`;
+  try {
+    return await fetch(target, { signal, headers });
   } catch (err) {
     if (err?.name === 'AbortError') throw err;
     throw new ApiError(0, 'network', `cannot reach the server: ${err?.message ?? err}`);
+  }
+}
+
+async function request(path, params, { signal, accept }) {
+  const target = url(`${API}${path}`, params);
+  const sent = storedKey();
+  let response = await send(target, signal, accept, sent);
+  if (response.status === 401) {
+    // Another request may have asked already while this one was in flight.
+    let key = storedKey();
+    if (!key || key === sent) {
+      key = askForKey(sent ? 'The saved API key was refused.' : 'This server requires an API key.');
+    }
+    if (key) response = await send(target, signal, accept, key);
   }
   if (response.ok) return response;
   let code = `http_${response.status}`;
