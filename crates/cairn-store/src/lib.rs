@@ -45,6 +45,7 @@
 //! also drop tables and reset the cursor, and the collector then rebuilds from the ledger.
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
+mod erase;
 mod error;
 mod extract;
 mod fts;
@@ -60,6 +61,7 @@ use cairn_model::{Record, TraceId};
 use rusqlite::{Connection, OpenFlags};
 use serde::{Deserialize, Serialize};
 
+pub use erase::{EraseReport, ErasedRow, SUBJECT_KEY_ATTRIBUTE};
 pub use error::StoreError;
 pub use query::{
     DEFAULT_LIMIT, EventDetail, LogDetail, MAX_LIMIT, SpanDetail, StatusFilter, TraceDetail,
@@ -110,6 +112,23 @@ impl Store {
         write::apply(&tx, batch, next_cursor)?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// Ledger indices of the span and log rows marked with `cairn.subject_key = key_id` (see
+    /// the `erase` module docs).
+    pub fn rows_with_subject_key(&mut self, key_id: &str) -> Result<Vec<u64>, StoreError> {
+        let tx = self.conn.transaction()?;
+        let rows = erase::rows_with_subject_key(&tx, key_id)?;
+        tx.commit()?;
+        Ok(rows)
+    }
+
+    /// Rewrites the rows of an erased subject, in one transaction (see [`ErasedRow`]).
+    pub fn erase_rows(&mut self, rows: &[ErasedRow]) -> Result<EraseReport, StoreError> {
+        let tx = self.conn.transaction()?;
+        let report = erase::erase_rows(&tx, rows)?;
+        tx.commit()?;
+        Ok(report)
     }
 
     /// Drops everything and recreates an empty index with cursor 0 (for rebuilding from the
