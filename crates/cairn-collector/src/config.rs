@@ -52,6 +52,8 @@
 //! | `CAIRN_INDEX_BATCH_ENTRIES` | `pipeline.index_batch_entries` |
 //! | `CAIRN_LEDGER_ORIGIN`       | `ledger.origin`                |
 //! | `CAIRN_CHECKPOINT_INTERVAL` | `ledger.checkpoint_interval`   |
+//! | `CAIRN_MASTER_KEY_FILE`     | `privacy.master_key_file`      |
+//! | `CAIRN_MASTER_KEY`          | the master key itself (base64), when no file is configured |
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -92,6 +94,8 @@ pub struct Config {
     /// Exporters tailing the ledger (`[[exporters]]` tables with `kind = "elasticsearch"`,
     /// `"otlp"` or `"jsonl"`; see `docs/exporters.md`). Several may run at once; none by default.
     pub exporters: Vec<cairn_export::ExporterConfig>,
+    /// `[privacy]`: redaction at ingest and crypto-shredding (see `docs/privacy.md`).
+    pub privacy: cairn_privacy::PrivacyConfig,
 }
 
 /// OTLP ingest listeners and limits.
@@ -155,6 +159,7 @@ impl Default for Config {
             limits: cairn_model::Limits::default(),
             metrics: cairn_metrics::MetricsConfig::default(),
             exporters: Vec::new(),
+            privacy: cairn_privacy::PrivacyConfig::default(),
         }
     }
 }
@@ -279,6 +284,9 @@ impl Config {
         }
         if let Some(v) = get("CAIRN_API_ADDR") {
             self.api.addr = v;
+        }
+        if let Some(v) = get("CAIRN_MASTER_KEY_FILE") {
+            self.privacy.master_key_file = Some(PathBuf::from(v));
         }
         if let Some(v) = get("CAIRN_LEDGER_ORIGIN") {
             self.ledger.origin = Some(v);

@@ -17,17 +17,19 @@
 //!
 //! Layout: [`config`] (TOML + `CAIRN_*`), `otlp` (the two transports), `pipeline` (ledger writer
 //! and indexer threads), `api` (query, audit, health, metrics, landing page), `server` (start,
-//! graceful shutdown).
+//! graceful shutdown), `privacy` (decryption for exporters, erasure).
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
 mod api;
 pub mod config;
 mod otlp;
 mod pipeline;
+mod privacy;
 mod server;
 
 pub use config::{Config, ConfigError};
-pub use pipeline::{IndexError, ReindexError, ReindexReport, reindex};
+pub use pipeline::{IndexError, ReindexError, ReindexReport, open_privacy, reindex};
+pub use privacy::{EraseError, EraseOutcome, ExporterErasure, erase_offline};
 pub use server::{
     BoundAddrs, DRAIN_TIMEOUT, RunningServer, ServeError, Server, run, shutdown_signal,
 };

@@ -11,6 +11,7 @@
 //! | `GET /api/v1/audit/key` | the ledger's verifier key (`text/plain`) |
 //! | `GET /api/v1/audit/proof?index=N[&size=S]` | `tlog-proof@v1` bundle (`text/plain`) |
 //! | `GET /api/v1/audit/entries/{index}` | raw ledger entry bytes |
+//! | `POST /api/v1/admin/erase` | crypto-shredding erasure of a data subject (`admin.rs`) |
 //! | `GET /tlog/checkpoint`, `GET /tlog/tile/…` | C2SP `tlog-tiles` |
 //! | `GET /healthz`, `GET /readyz` | liveness, readiness with index lag |
 //! | `GET /metrics` | Prometheus / OpenMetrics text |
@@ -20,6 +21,7 @@
 //! Index reads run on the blocking pool with pooled read-only SQLite connections; at most
 //! `api.max_concurrent_queries` run at once, more are answered 429.
 
+mod admin;
 mod audit;
 pub(crate) mod error;
 mod params;
@@ -61,6 +63,8 @@ pub(crate) struct ApiState {
     pub(crate) queries: Semaphore,
     /// Cleared when shutdown begins, so `/readyz` turns 503 and load balancers move away.
     pub(crate) ready: AtomicBool,
+    /// Crypto-shredding erasure (`POST /api/v1/admin/erase`).
+    pub(crate) eraser: Arc<crate::privacy::Eraser>,
 }
 
 impl ApiState {
@@ -154,6 +158,7 @@ pub(crate) fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/audit/key", get(audit::key))
         .route("/api/v1/audit/proof", get(audit::proof))
         .route("/api/v1/audit/entries/{index}", get(audit::entry))
+        .route("/api/v1/admin/erase", axum::routing::post(admin::erase))
         .route("/tlog/checkpoint", get(audit::checkpoint))
         .route("/tlog/{*path}", get(audit::tile))
         .fallback(ui)

@@ -186,15 +186,20 @@ async fn prepare(
     received: &mut u64,
 ) -> Result<Prepared, Reject> {
     let limits = ingest.limits.clone();
-    decode_body(ingest, headers, body, received, move |body| match signal {
+    let privacy = Arc::clone(&ingest.privacy);
+    let mut prepared = decode_body(ingest, headers, body, received, move |body| match signal {
         Signal::Traces => cairn_model::otlp::decode_traces(&body, format, &limits)
-            .map(Prepared::spans)
+            .map(|decoded| Prepared::spans(decoded, &privacy))
             .map_err(|e| Reject::Malformed(format!("invalid OTLP traces request: {e}"))),
         Signal::Logs => cairn_model::otlp::decode_logs(&body, format, &limits)
-            .map(Prepared::logs)
+            .map(|decoded| Prepared::logs(decoded, &privacy))
             .map_err(|e| Reject::Malformed(format!("invalid OTLP logs request: {e}"))),
     })
-    .await
+    .await?;
+    match prepared.internal.take() {
+        Some(message) => Err(Reject::Internal(message)),
+        None => Ok(prepared),
+    }
 }
 
 /// Reads a request body within `max_body_bytes` (a too-large `Content-Length` is refused before

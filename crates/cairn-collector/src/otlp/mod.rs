@@ -18,6 +18,7 @@ use cairn_model::codec;
 use cairn_model::otlp::{DecodedLogs, DecodedSpans, Limits, Rejection};
 
 use cairn_metrics::{Metrics, Protocol, RejectReason};
+use cairn_privacy::Privacy;
 
 use crate::pipeline::appender::{Appender, SubmitError};
 
@@ -47,14 +48,24 @@ pub(crate) struct Prepared {
     entries: Vec<Vec<u8>>,
     rejected: usize,
     message: String,
+    /// A server-side failure that refuses the whole request (a data key could not be written:
+    /// the records must not be stored unencrypted). Answered 500 / `INTERNAL`.
+    pub(crate) internal: Option<String>,
 }
 
 impl Prepared {
-    pub(crate) fn spans(decoded: DecodedSpans) -> Self {
+    /// Privacy (redact, then encrypt) runs on each record before it is encoded; see
+    /// `cairn_privacy`.
+    pub(crate) fn spans(decoded: DecodedSpans, privacy: &Privacy) -> Self {
         let DecodedSpans {
-            spans,
+            mut spans,
             mut rejected,
         } = decoded;
+        for span in &mut spans {
+            if let Err(err) = privacy.protect_span(span) {
+                return Self::failed(err);
+            }
+        }
         let total = spans.len() + rejected.len();
         let mut entries = Vec::with_capacity(spans.len());
         for span in &spans {
@@ -74,11 +85,20 @@ impl Prepared {
             entries,
             message: rejection_message(&rejected, total, "spans"),
             rejected: rejected.len(),
+            internal: None,
         }
     }
 
-    pub(crate) fn logs(decoded: DecodedLogs) -> Self {
-        let DecodedLogs { logs, mut rejected } = decoded;
+    pub(crate) fn logs(decoded: DecodedLogs, privacy: &Privacy) -> Self {
+        let DecodedLogs {
+            mut logs,
+            mut rejected,
+        } = decoded;
+        for log in &mut logs {
+            if let Err(err) = privacy.protect_log(log) {
+                return Self::failed(err);
+            }
+        }
         let total = logs.len() + rejected.len();
         let mut entries = Vec::with_capacity(logs.len());
         for log in &logs {
@@ -98,6 +118,17 @@ impl Prepared {
             entries,
             message: rejection_message(&rejected, total, "log records"),
             rejected: rejected.len(),
+            internal: None,
+        }
+    }
+
+    fn failed(err: cairn_privacy::KeystoreError) -> Self {
+        tracing::error!(error = %err, "cannot protect records; request refused");
+        Self {
+            entries: Vec::new(),
+            rejected: 0,
+            message: String::new(),
+            internal: Some(format!("cannot encrypt records: {err}")),
         }
     }
 }
@@ -131,6 +162,8 @@ pub(crate) struct Ingest {
     pub(crate) max_body_bytes: usize,
     /// Seconds sent in `Retry-After`.
     pub(crate) retry_after_secs: u64,
+    /// Redaction and encryption applied before encoding.
+    pub(crate) privacy: Arc<Privacy>,
 }
 
 impl Ingest {
@@ -252,7 +285,7 @@ mod tests {
         };
         let decoded = cairn_model::otlp::spans_from_request(request, &Limits::default());
         assert_eq!(decoded.spans.len(), 3, "the model accepts all three");
-        let prepared = Prepared::spans(decoded);
+        let prepared = Prepared::spans(decoded, &Privacy::disabled());
         assert_eq!(prepared.entries.len(), 2);
         assert!(prepared.entries.iter().all(|e| e.len() <= MAX_ENTRY_LEN));
         assert_eq!(prepared.rejected, 1);
