@@ -43,6 +43,11 @@ enum Command {
     Demo(cmd::demo::DemoArgs),
     /// Backfill an exporter destination (Elasticsearch, OTLP, JSONL) from the ledger.
     Export(cmd::export::ExportArgs),
+    /// Erase a data subject by destroying their data key (crypto-shredding, GDPR Art. 17).
+    Erase(cmd::erase::EraseArgs),
+    /// Privacy key management.
+    #[command(subcommand)]
+    Privacy(cmd::erase::PrivacyCommand),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +66,8 @@ fn main() -> ExitCode {
         Command::VerifyProof(args) => cmd::ledger::run_verify_proof(args),
         Command::Demo(args) => cmd::demo::run(args),
         Command::Export(args) => cmd::export::run(args),
+        Command::Erase(args) => cmd::erase::run_erase(args),
+        Command::Privacy(command) => cmd::erase::run_privacy(command),
     };
     match result {
         Ok(code) => code,

@@ -31,7 +31,7 @@ use cairn_privacy::audit::Erasure;
 use cairn_privacy::keystore::Destroyed;
 use cairn_privacy::shred::reveal_with;
 use cairn_store::{EraseReport, ErasedRow, Store};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::pipeline::appender::Appender;
 use crate::pipeline::indexer::IndexStatus;
@@ -104,7 +104,7 @@ pub enum EraseError {
 }
 
 /// What an erasure did (the `POST /api/v1/admin/erase` answer and `cairn erase --json`).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct EraseOutcome {
     /// The subject's salted hash (as recorded in the ledger).
     pub subject_hash: String,
@@ -121,13 +121,13 @@ pub struct EraseOutcome {
 }
 
 /// One exporter's part of an erasure.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ExporterErasure {
     /// The exporter's name.
     pub name: String,
     /// `deleted` (with `deleted` documents), `not_supported` (OTLP, JSONL: handle downstream
     /// copies yourself) or `failed` (with `error`; retry the erasure's exporter step by hand).
-    pub status: &'static str,
+    pub status: String,
     /// Documents deleted.
     pub deleted: Option<u64>,
     /// The failure.
@@ -211,13 +211,13 @@ fn notify_exporters(
             match cairn_export::delete_subject(config, origin, key_id) {
                 Ok(Some(deleted)) => ExporterErasure {
                     name,
-                    status: "deleted",
+                    status: "deleted".to_owned(),
                     deleted: Some(deleted),
                     error: None,
                 },
                 Ok(None) => ExporterErasure {
                     name,
-                    status: "not_supported",
+                    status: "not_supported".to_owned(),
                     deleted: None,
                     error: None,
                 },
@@ -225,7 +225,7 @@ fn notify_exporters(
                     tracing::error!(exporter = %name, %error, "exporter erasure failed");
                     ExporterErasure {
                         name,
-                        status: "failed",
+                        status: "failed".to_owned(),
                         deleted: None,
                         error: Some(error),
                     }
