@@ -2,6 +2,7 @@
 //! HTTP and gRPC, the query and audit API, shutdown, restart and reindex.
 
 mod harness;
+mod privacy;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
