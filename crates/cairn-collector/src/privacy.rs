@@ -74,6 +74,32 @@ impl EntrySource for RevealingSource {
     }
 }
 
+/// Appends `cairn_redactions_total{rule}` (values redacted at ingest since start, per rule) to
+/// an encoded `/metrics` answer: before the closing `# EOF` in OpenMetrics. Rule names are
+/// `[A-Za-z0-9_-]` (checked when the configuration loads), so they need no escaping.
+pub(crate) fn append_redaction_metrics(
+    text: &mut String,
+    openmetrics: bool,
+    counts: &std::collections::BTreeMap<String, u64>,
+) {
+    use std::fmt::Write as _;
+    let eof = openmetrics.then(|| text.rfind("# EOF")).flatten();
+    let tail = eof.map(|at| text.split_off(at));
+    let family = if openmetrics {
+        "cairn_redactions"
+    } else {
+        "cairn_redactions_total"
+    };
+    let _ = writeln!(text, "# HELP {family} Values redacted at ingest, per rule.");
+    let _ = writeln!(text, "# TYPE {family} counter");
+    for (rule, n) in counts {
+        let _ = writeln!(text, "cairn_redactions_total{{rule=\"{rule}\"}} {n}");
+    }
+    if let Some(tail) = tail {
+        text.push_str(&tail);
+    }
+}
+
 /// Why an erasure failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -217,7 +217,13 @@ async fn metrics(State(state): State<Arc<ApiState>>, headers: axum::http::Header
     let (content_type, format) = cairn_metrics::content_type_for(accept);
     let encoded = tokio::task::spawn_blocking(move || {
         state.watch.refresh(&state.ledger, &state.index);
-        state.metrics.encode(format)
+        let mut text = state.metrics.encode(format);
+        crate::privacy::append_redaction_metrics(
+            &mut text,
+            matches!(format, cairn_metrics::Format::OpenMetrics),
+            &state.eraser.privacy.redaction_counts(),
+        );
+        text
     })
     .await;
     match encoded {

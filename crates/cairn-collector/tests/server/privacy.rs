@@ -113,6 +113,21 @@ fn erasure_end_to_end_keeps_the_ledger_and_its_proofs() {
     let key_id = attrs["cairn.subject_key"].as_str().unwrap().to_owned();
     assert_eq!(search(&srv, "zanzibar"), 1);
     assert_eq!(search(&srv, "marmalade"), 1);
+    let (_, metrics) = srv.get("/metrics");
+    assert!(
+        metrics.contains(
+            "# TYPE cairn_redactions_total counter\ncairn_redactions_total{rule=\"email\"} 2\n"
+        ),
+        "{metrics}"
+    );
+    let om = ureq::get(&srv.api_url("/metrics"))
+        .set("Accept", "application/openmetrics-text; version=1.0.0")
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert!(om.contains("# TYPE cairn_redactions counter"), "{om}");
+    assert!(om.trim_end().ends_with("# EOF"), "{om}");
 
     // A proof taken before the erasure.
     let deadline = Instant::now() + Duration::from_secs(10);
