@@ -454,4 +454,28 @@ mod tests {
             "traces-cairn.agent-prod".to_owned()
         );
     }
+
+    #[test]
+    fn the_subject_key_is_a_typed_field_not_an_attribute() {
+        let mut span = llm_span();
+        span.attributes.push(KeyValue::new(
+            "cairn.subject_key",
+            "00112233445566778899aabbccddeeff",
+        ));
+        let id = document_id("cairn/test", 1);
+        let doc = span_document(
+            &span,
+            &DocumentContext {
+                origin: "cairn/test",
+                index: 1,
+                id: &id,
+                namespace: "default",
+            },
+        );
+        assert_eq!(
+            doc["cairn"]["subject_key"],
+            "00112233445566778899aabbccddeeff"
+        );
+        assert!(doc["attributes"].get("cairn.subject_key").is_none());
+    }
 }
