@@ -80,7 +80,11 @@ fn with_master_key(dir: &std::path::Path) -> impl FnOnce(&mut cairn_collector::C
 #[test]
 fn erasure_end_to_end_keeps_the_ledger_and_its_proofs() {
     let keys = tempfile::tempdir().unwrap();
-    let srv = TestServer::start(with_master_key(keys.path()));
+    let with_key = with_master_key(keys.path());
+    let srv = TestServer::start(|c| {
+        with_key(c);
+        c.exporters = vec![toml::from_str("kind = \"jsonl\"\nname = \"files\"").unwrap()];
+    });
     for (seed, user, args) in [(41, "alice", TOOL_ALICE), (42, "bob", TOOL_BOB)] {
         let answer = post(
             &srv.http_url("/v1/traces"),
@@ -129,6 +133,29 @@ fn erasure_end_to_end_keeps_the_ledger_and_its_proofs() {
     assert!(om.contains("# TYPE cairn_redactions counter"), "{om}");
     assert!(om.trim_end().ends_with("# EOF"), "{om}");
 
+    // Exporters receive the decrypted content, marked with the subject's key id.
+    let jsonl = srv.config.data_dir.join("jsonl");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let lines = loop {
+        let lines: Vec<String> = std::fs::read_dir(&jsonl)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .flat_map(|text| text.lines().map(str::to_owned).collect::<Vec<_>>())
+            .collect();
+        if lines.len() >= 2 || Instant::now() > deadline {
+            break lines;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let alice_line = lines
+        .iter()
+        .find(|l| l.contains(TOOL_ALICE))
+        .unwrap_or_else(|| panic!("no decrypted alice document in {lines:?}"));
+    assert!(alice_line.contains(&key_id), "{alice_line}");
+    assert!(!alice_line.contains("cairn:enc:"), "{alice_line}");
+
     // A proof taken before the erasure.
     let deadline = Instant::now() + Duration::from_secs(10);
     let proof = loop {
@@ -149,6 +176,10 @@ fn erasure_end_to_end_keeps_the_ledger_and_its_proofs() {
     assert_eq!(outcome["index_rows_erased"], 1);
     let subject_hash = outcome["subject_hash"].as_str().unwrap().to_owned();
     assert_eq!(subject_hash.len(), 64);
+    assert_eq!(
+        outcome["exporters"],
+        serde_json::json!([{"name": "files", "status": "not_supported", "deleted": null, "error": null}])
+    );
     let audit_index = outcome["audit_ledger_index"].as_u64().unwrap();
     assert_eq!(audit_index, 2);
 
