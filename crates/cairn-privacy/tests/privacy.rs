@@ -413,3 +413,33 @@ fn a_tampered_or_moved_ciphertext_reads_erased() {
             .contains("[REDACTED:email]")
     );
 }
+
+/// Cost of the ingest path per span (redact + encrypt) and of the read path (decrypt), on the
+/// chat span above. Timing only, so ignored by default:
+/// `cargo test -p cairn-privacy --release --test privacy -- --ignored --nocapture throughput`.
+#[test]
+#[ignore]
+fn throughput() {
+    let dir = tempfile::tempdir().unwrap();
+    let privacy = privacy_with_key(dir.path());
+    let n = 2000;
+    let spans: Vec<Span> = (0..n).map(|_| chat_span()).collect();
+    let started = std::time::Instant::now();
+    let mut protected = Vec::with_capacity(n);
+    for mut span in spans {
+        privacy.protect_span(&mut span).unwrap();
+        protected.push(span);
+    }
+    let ingest = started.elapsed();
+    let started = std::time::Instant::now();
+    for span in protected {
+        let mut record = Record::Span(span);
+        assert_eq!(privacy.reveal(&mut record).decrypted, 3);
+    }
+    let read = started.elapsed();
+    println!(
+        "redact+encrypt: {:.1} µs/span; decrypt: {:.1} µs/span",
+        ingest.as_secs_f64() * 1e6 / n as f64,
+        read.as_secs_f64() * 1e6 / n as f64
+    );
+}
