@@ -8,8 +8,9 @@
 //!
 //! Keys (at any nesting level of a key-value list) on the allow list are skipped with their
 //! whole subtree; keys on the deny list have their value replaced by `[REDACTED:deny]` whatever
-//! it is (strings, numbers, nested values). `cairn.*` attributes Cairn sets itself and encrypted
-//! values (`cairn:enc:` prefix) are never touched.
+//! it is (strings, numbers, nested values). `cairn.redacted` and `cairn.subject_key` (Cairn's own
+//! markers) are never touched. Redaction runs before encryption, so every value it sees is what
+//! the sender sent — a value that merely looks like Cairn ciphertext is scanned like any other.
 //!
 //! Built-in detectors (see [`crate::BUILTIN_RULES`]):
 //! | rule | matches |
@@ -197,9 +198,6 @@ impl Redactor {
         path: &str,
         report: &mut RedactionReport,
     ) -> Option<String> {
-        if text.starts_with(crate::ENCRYPTED_PREFIX) {
-            return None;
-        }
         let mut current: Option<String> = None;
         for rule in &self.rules {
             let input = current.as_deref().unwrap_or(text);

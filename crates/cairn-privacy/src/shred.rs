@@ -19,6 +19,9 @@
 //! with a non-empty value names the subject. A record with no subject is **not** encrypted (there
 //! is nobody to erase it for); redaction still applies to it.
 //!
+//! Every content value is encrypted, including one a sender shaped like Cairn ciphertext: it is
+//! wrapped like any other value and reads back as the sender's string, never decrypted twice.
+//!
 //! # Reading
 //! [`Shredder::reveal`] replaces each ciphertext with its plaintext, or with `[erased]` when its
 //! key no longer exists (or it does not authenticate), and sets `cairn.subject_key` to the key id
@@ -124,13 +127,6 @@ impl Shredder {
             if !self.content.matches(&kv.key) || matches!(kv.value, AnyValue::Empty) {
                 continue;
             }
-            if kv
-                .value
-                .as_str()
-                .is_some_and(|s| s.starts_with(ENCRYPTED_PREFIX))
-            {
-                continue;
-            }
             kv.value = AnyValue::String(seal_value(key, &kv.key, &kv.value));
         }
     }
@@ -157,12 +153,7 @@ impl Shredder {
         };
         let key = self.keystore.key_for_subject(&subject)?;
         self.encrypt_attributes(&key, &mut log.attributes);
-        let body_is_plain = !matches!(log.body, AnyValue::Empty)
-            && !log
-                .body
-                .as_str()
-                .is_some_and(|s| s.starts_with(ENCRYPTED_PREFIX));
-        if self.log_body && body_is_plain {
+        if self.log_body && !matches!(log.body, AnyValue::Empty) {
             log.body = AnyValue::String(seal_value(&key, BODY_AAD, &log.body));
         }
         Ok(Some(key.id().to_owned()))

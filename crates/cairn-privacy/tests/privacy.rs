@@ -243,6 +243,39 @@ fn custom_rules_allow_and_deny_lists() {
 }
 
 #[test]
+fn a_ciphertext_lookalike_neither_skips_redaction_nor_encryption() {
+    let dir = tempfile::tempdir().unwrap();
+    let privacy = privacy_with_key(dir.path());
+    let forged = format!("{ENCRYPTED_PREFIX}00112233445566778899aabbccddeeff:mail {EMAIL}");
+    let mut span = Span {
+        attributes: vec![
+            kv("user.id", "u1"),
+            kv("gen_ai.input.messages", forged.as_str()),
+        ],
+        ..Span::default()
+    };
+    privacy.protect_span(&mut span).unwrap();
+    let stored = attr(&span, "gen_ai.input.messages")
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        !stored.contains(EMAIL) && !stored.contains("mail"),
+        "{stored}"
+    );
+    let mut record = Record::Span(span);
+    privacy.reveal(&mut record);
+    let Record::Span(read) = record else { panic!() };
+    assert_eq!(
+        attr(&read, "gen_ai.input.messages").as_str(),
+        Some(
+            format!("{ENCRYPTED_PREFIX}00112233445566778899aabbccddeeff:mail [REDACTED:email]")
+                .as_str()
+        )
+    );
+}
+
+#[test]
 fn a_sender_cannot_forge_the_redaction_marker() {
     let redactor = Redactor::new(&RedactionConfig::default()).unwrap();
     let mut span = Span {
