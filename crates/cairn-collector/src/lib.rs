@@ -29,7 +29,7 @@ mod server;
 
 pub use config::{Config, ConfigError};
 pub use pipeline::{IndexError, ReindexError, ReindexReport, open_privacy, reindex};
-pub use privacy::{EraseError, EraseOutcome, ExporterErasure, erase_offline};
+pub use privacy::{EraseError, EraseOutcome, ExporterErasure, RevealingSource, erase_offline};
 pub use server::{
     BoundAddrs, DRAIN_TIMEOUT, RunningServer, ServeError, Server, run, shutdown_signal,
 };

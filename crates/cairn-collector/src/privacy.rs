@@ -41,24 +41,39 @@ const INDEX_WAIT: Duration = Duration::from_secs(30);
 /// Ledger entries read per step while rewriting.
 const ERASE_BATCH: usize = 512;
 
-/// Hands exporters decrypted records (see the module docs).
-#[derive(Debug)]
-pub(crate) struct RevealingSource {
-    pub(crate) ledger: Arc<Ledger>,
-    pub(crate) privacy: Arc<Privacy>,
+/// Hands exporters decrypted records (see the module docs): the server's exporters, and
+/// `cairn export` backfills when a master key is configured.
+pub struct RevealingSource {
+    source: Arc<dyn EntrySource>,
+    privacy: Arc<Privacy>,
+}
+
+impl std::fmt::Debug for RevealingSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RevealingSource")
+            .field("origin", &self.source.origin())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RevealingSource {
+    /// Wraps `source`; records are decrypted with `privacy`'s keystore.
+    pub fn new(source: Arc<dyn EntrySource>, privacy: Arc<Privacy>) -> Self {
+        Self { source, privacy }
+    }
 }
 
 impl EntrySource for RevealingSource {
     fn origin(&self) -> &str {
-        self.ledger.origin()
+        self.source.origin()
     }
 
     fn size(&self) -> u64 {
-        self.ledger.size()
+        self.source.size()
     }
 
     fn read_range(&self, start: u64, max: usize) -> Result<Vec<Vec<u8>>, ReadError> {
-        let mut entries = self.ledger.read_range(start, max)?;
+        let mut entries = self.source.read_range(start, max)?;
         for entry in &mut entries {
             if let Ok(mut record) = codec::decode(entry)
                 && self.privacy.reveal(&mut record).key_id.is_some()
@@ -70,7 +85,7 @@ impl EntrySource for RevealingSource {
     }
 
     fn wait_for_size(&self, greater_than: u64, timeout: Duration) -> u64 {
-        self.ledger.wait_for_size(greater_than, timeout)
+        self.source.wait_for_size(greater_than, timeout)
     }
 }
 

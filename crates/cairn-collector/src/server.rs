@@ -259,10 +259,10 @@ impl Server {
         let export_shutdown = cairn_export::Shutdown::new();
         // Exporters read through the privacy layer: they get decrypted content.
         let exporters = cairn_export::spawn_exporters(
-            Arc::new(crate::privacy::RevealingSource {
-                ledger: Arc::clone(&pipeline.ledger),
-                privacy: Arc::clone(&pipeline.privacy),
-            }),
+            Arc::new(crate::privacy::RevealingSource::new(
+                Arc::clone(&pipeline.ledger) as Arc<dyn cairn_export::EntrySource>,
+                Arc::clone(&pipeline.privacy),
+            )),
             &config.exporters,
             &config.data_dir,
             &export_shutdown,

@@ -137,6 +137,41 @@ fn erase_through_the_api_and_offline_with_the_cli() {
     let data = dir.path().join("data");
     verify(&data);
 
+    // Backfills decrypt with the master key, and show ciphertext without it.
+    let export = |path: &str, with_key: bool| {
+        let mut cmd = cairn();
+        cmd.args(["export", "--to", "jsonl", "--path"])
+            .arg(dir.path().join(path))
+            .arg("--data-dir")
+            .arg(&data)
+            .env_remove("CAIRN_MASTER_KEY")
+            .env_remove("CAIRN_MASTER_KEY_FILE");
+        if with_key {
+            cmd.env("CAIRN_MASTER_KEY_FILE", &key);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::read_dir(dir.path().join(path))
+            .unwrap()
+            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+            .collect::<String>()
+    };
+    let plain = export("jsonl-key", true);
+    assert!(
+        plain.contains("marmalade jar") && !plain.contains("zanzibar"),
+        "{plain}"
+    );
+    assert!(plain.contains("[erased]"), "{plain}");
+    let sealed = export("jsonl-nokey", false);
+    assert!(
+        sealed.contains("cairn:enc:v1:") && !sealed.contains("marmalade"),
+        "{sealed}"
+    );
+
     // Offline, with the server stopped.
     let out = cairn()
         .args([
