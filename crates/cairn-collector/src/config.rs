@@ -36,6 +36,11 @@
 //! [metrics.price_table."gpt-4o"]  # replaces the built-in price table (USD per million tokens)
 //! input_per_mtok_usd = 2.5
 //! output_per_mtok_usd = 10.0
+//!
+//! [privacy]                   # redaction and crypto-shredding; see cairn_privacy and docs/privacy.md
+//! master_key_file = "/etc/cairn/master.key"   # default: none (no encryption)
+//! [privacy.redaction]
+//! deny = ["http.request.header.cookie"]
 //! ```
 //!
 //! | Environment variable        | Key                            |
