@@ -51,6 +51,11 @@ enum Command {
     Keys(cmd::keys::KeysArgs),
     /// Audit trails kept in the ledger: `cairn audit access` lists reads of span content.
     Audit(cmd::audit::AuditArgs),
+    /// Erase a data subject by destroying their data key (crypto-shredding, GDPR Art. 17).
+    Erase(cmd::erase::EraseArgs),
+    /// Privacy key management.
+    #[command(subcommand)]
+    Privacy(cmd::erase::PrivacyCommand),
 }
 
 fn main() -> ExitCode {
@@ -73,6 +78,8 @@ fn main() -> ExitCode {
         Command::Ledger(args) => cmd::ledger::run_ledger(args),
         Command::Keys(args) => cmd::keys::run(args),
         Command::Audit(args) => cmd::audit::run(args),
+        Command::Erase(args) => cmd::erase::run_erase(args),
+        Command::Privacy(command) => cmd::erase::run_privacy(command),
     };
     match result {
         Ok(code) => code,

@@ -58,6 +58,11 @@
 //! [metrics.price_table."gpt-4o"]  # replaces the built-in price table (USD per million tokens)
 //! input_per_mtok_usd = 2.5
 //! output_per_mtok_usd = 10.0
+//!
+//! [privacy]                   # redaction and crypto-shredding; see cairn_privacy and docs/privacy.md
+//! master_key_file = "/etc/cairn/master.key"   # default: none (no encryption)
+//! [privacy.redaction]
+//! deny = ["http.request.header.cookie"]
 //! ```
 //!
 //! | Environment variable        | Key                            |
@@ -80,6 +85,8 @@
 //! | `CAIRN_TLS_KEY`             | `tls.key_file`                 |
 //! | `CAIRN_INSECURE_NO_AUTH`    | `auth.insecure_no_auth`        |
 //! | `CAIRN_INDEX_RETENTION_DAYS` | `retention.index_days`        |
+//! | `CAIRN_MASTER_KEY_FILE`     | `privacy.master_key_file`      |
+//! | `CAIRN_MASTER_KEY`          | the master key itself (base64), when no file is configured |
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -133,6 +140,8 @@ pub struct Config {
     /// Witnesses every new checkpoint is pushed to (`[witness]`, see `docs/witness.md`); none
     /// by default.
     pub witness: cairn_witness::PushConfig,
+    /// `[privacy]`: redaction at ingest and crypto-shredding (see `docs/privacy.md`).
+    pub privacy: cairn_privacy::PrivacyConfig,
 }
 
 /// OTLP ingest listeners and limits.
@@ -257,6 +266,7 @@ impl Default for Config {
             metrics: cairn_metrics::MetricsConfig::default(),
             exporters: Vec::new(),
             witness: cairn_witness::PushConfig::default(),
+            privacy: cairn_privacy::PrivacyConfig::default(),
         }
     }
 }
@@ -382,6 +392,9 @@ impl Config {
         }
         if let Some(v) = get("CAIRN_API_ADDR") {
             self.api.addr = v;
+        }
+        if let Some(v) = get("CAIRN_MASTER_KEY_FILE") {
+            self.privacy.master_key_file = Some(PathBuf::from(v));
         }
         if let Some(v) = get("CAIRN_LEDGER_ORIGIN") {
             self.ledger.origin = Some(v);

@@ -18,6 +18,7 @@
 //! Layout: [`config`] (TOML + `CAIRN_*`), [`auth`] (API keys, projects, scopes, rate limits,
 //! access records), `otlp` (the two transports), `pipeline` (ledger writer and indexer threads),
 //! `api` (query, audit, admin, health, metrics, landing page), `retention` (index retention),
+//! `privacy` (decryption for exporters, erasure), `verifier` (background ledger verification),
 //! `server` (start, graceful shutdown).
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
@@ -26,13 +27,15 @@ pub mod auth;
 pub mod config;
 mod otlp;
 mod pipeline;
+mod privacy;
 mod retention;
 mod server;
 mod tls;
 mod verifier;
 
 pub use config::{Config, ConfigError};
-pub use pipeline::{IndexError, ReindexError, ReindexReport, reindex};
+pub use pipeline::{IndexError, ReindexError, ReindexReport, open_privacy, reindex};
+pub use privacy::{EraseError, EraseOutcome, ExporterErasure, RevealingSource, erase_offline};
 pub use server::{
     BoundAddrs, DRAIN_TIMEOUT, RunningServer, ServeError, Server, run, shutdown_signal,
 };

@@ -49,6 +49,9 @@ pub enum ServeError {
     /// An exporter's configuration is invalid or its state could not be opened.
     #[error("cannot start the exporters: {0}")]
     Exporters(#[source] cairn_export::SetupError),
+    /// The privacy layer (redaction rules, master key, keystore) could not be set up.
+    #[error("cannot set up privacy: {0}")]
+    Privacy(#[from] cairn_privacy::PrivacyError),
     /// The data directory could not be created.
     #[error("cannot create data dir {path}: {source}")]
     DataDir {
@@ -241,6 +244,16 @@ impl Server {
             metrics: Arc::clone(&pipeline.metrics),
             max_body_bytes: config.otlp.max_body_bytes,
             retry_after_secs: config.otlp.retry_after_secs,
+            privacy: Arc::clone(&pipeline.privacy),
+        });
+        let eraser = Arc::new(crate::privacy::Eraser {
+            privacy: Arc::clone(&pipeline.privacy),
+            ledger: Arc::clone(&pipeline.ledger),
+            appender: Arc::clone(&pipeline.appender),
+            index: Arc::clone(pipeline.indexer.status()),
+            index_path: index_path.clone(),
+            exporters: config.exporters.clone(),
+            running: tokio::sync::Mutex::new(()),
         });
         let witness_pusher = if config.witness.witnesses.is_empty() {
             None
@@ -266,6 +279,7 @@ impl Server {
             ready: AtomicBool::new(true),
             verification: Arc::new(crate::verifier::VerificationStatus::default()),
             witnesses: witness_pusher.as_ref().map(|p| Arc::clone(p.status())),
+            eraser,
         });
 
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -344,8 +358,12 @@ impl Server {
         ));
 
         let export_shutdown = cairn_export::Shutdown::new();
+        // Exporters read through the privacy layer: they get decrypted content.
         let exporters = cairn_export::spawn_exporters(
-            Arc::clone(&pipeline.ledger),
+            Arc::new(crate::privacy::RevealingSource::new(
+                Arc::clone(&pipeline.ledger) as Arc<dyn cairn_export::EntrySource>,
+                Arc::clone(&pipeline.privacy),
+            )),
             &config.exporters,
             &config.data_dir,
             &export_shutdown,
@@ -499,6 +517,7 @@ fn open_pipeline(
         path: config.data_dir.clone(),
         source,
     })?;
+    let privacy = Arc::new(crate::pipeline::open_privacy(config)?);
     let ledger_dir = config.ledger_dir();
     let ledger = Arc::new(
         open_ledger(&ledger_dir, config, Some(Arc::clone(metrics.health()))).map_err(|source| {
@@ -543,6 +562,7 @@ fn open_pipeline(
         config.pipeline.index_batch_entries,
         Arc::clone(metrics.agents()),
         Arc::clone(&watch),
+        Arc::clone(&privacy),
     )
     .map_err(ServeError::Thread)?;
     Ok((
@@ -552,6 +572,7 @@ fn open_pipeline(
             indexer,
             metrics,
             watch,
+            privacy,
         },
         index_path,
     ))

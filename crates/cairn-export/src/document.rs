@@ -26,6 +26,7 @@
 //! | `cairn.status.{code,message}`           | OTel status                                                  |
 //! | `cairn.decision.{name,options,chosen,confidence,rationale}` | [`Span::decision`]                       |
 //! | `cairn.reasoning`                       | [`Span::reasoning`]                                          |
+//! | `cairn.subject_key`                     | the data-key id of the span's encrypted content (set when Cairn decrypted it; erasure deletes by it) |
 //! | `cairn.ledger.{origin,index,id}`        | where the span is in the ledger; `id` is the document `_id`  |
 //! | `cairn.events`, `cairn.links`           | span events and links (stored, not indexed)                  |
 //! | `attributes`                            | the remaining span attributes (`flattened`)                  |
@@ -69,6 +70,7 @@ pub const LIFTED: &[&str] = &[
     "gen_ai.usage.reasoning.output_tokens",
     "user.id",
     "error.type",
+    "cairn.subject_key",
 ];
 
 /// The data stream spans go to: `traces-cairn.agent-<namespace>`.
@@ -285,6 +287,11 @@ pub fn span_document(span: &Span, ctx: &DocumentContext<'_>) -> Value {
         put_opt(&mut doc, "cairn.decision.rationale", decision.rationale);
     }
     put_opt(&mut doc, "cairn.reasoning", span.reasoning());
+    put_opt(
+        &mut doc,
+        "cairn.subject_key",
+        span.attribute_str("cairn.subject_key"),
+    );
     put(&mut doc, "cairn.ledger.origin", json!(ctx.origin));
     put(&mut doc, "cairn.ledger.index", json!(ctx.index));
     put(&mut doc, "cairn.ledger.id", json!(ctx.id));
@@ -446,5 +453,29 @@ mod tests {
             data_stream_name("prod"),
             "traces-cairn.agent-prod".to_owned()
         );
+    }
+
+    #[test]
+    fn the_subject_key_is_a_typed_field_not_an_attribute() {
+        let mut span = llm_span();
+        span.attributes.push(KeyValue::new(
+            "cairn.subject_key",
+            "00112233445566778899aabbccddeeff",
+        ));
+        let id = document_id("cairn/test", 1);
+        let doc = span_document(
+            &span,
+            &DocumentContext {
+                origin: "cairn/test",
+                index: 1,
+                id: &id,
+                namespace: "default",
+            },
+        );
+        assert_eq!(
+            doc["cairn"]["subject_key"],
+            "00112233445566778899aabbccddeeff"
+        );
+        assert!(doc["attributes"].get("cairn.subject_key").is_none());
     }
 }

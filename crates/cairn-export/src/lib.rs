@@ -179,6 +179,28 @@ pub fn runner_options(config: &ExporterConfig, data_dir: &Path) -> RunnerOptions
     }
 }
 
+/// Erasure: asks the exporter described by `config` to delete an erased subject's documents
+/// (those whose `cairn.subject_key` is `key_id`). Elasticsearch/OpenSearch: `_delete_by_query`,
+/// `Ok(Some(deleted))`. OTLP and JSONL copies live downstream where Cairn cannot reach them:
+/// `Ok(None)`, and the operator must handle them (see `docs/privacy.md`).
+pub fn delete_subject(
+    config: &ExporterConfig,
+    origin: &str,
+    key_id: &str,
+) -> Result<Option<u64>, String> {
+    match config {
+        ExporterConfig::Elasticsearch(es) => {
+            let exporter = elasticsearch::ElasticsearchExporter::new(es.clone(), origin)
+                .map_err(|e| e.to_string())?;
+            exporter
+                .delete_subject(key_id)
+                .map(Some)
+                .map_err(|e| e.to_string())
+        }
+        ExporterConfig::Otlp(_) | ExporterConfig::Jsonl(_) => Ok(None),
+    }
+}
+
 /// Validates every configuration, then starts one thread per exporter tailing `source` (the
 /// server passes its `Arc<Ledger>`). Each keeps its state in `<data_dir>/exporters/<name>/` and
 /// runs until `shutdown` is triggered; join the handles afterwards. Every configuration is

@@ -296,3 +296,49 @@ fn an_unreachable_cluster_is_retried_until_shutdown_without_losing_the_cursor() 
     assert_eq!(summary.next_index, 0);
     assert_eq!(summary.stats.sent, 0);
 }
+
+#[test]
+fn erasure_deletes_the_subjects_documents_by_query() {
+    use std::sync::Mutex;
+
+    use crate::support::http::{Reply, Request, Server};
+
+    let seen: Arc<Mutex<Vec<Request>>> = Arc::default();
+    let server = Server::start({
+        let seen = Arc::clone(&seen);
+        Arc::new(move |request: &Request| {
+            seen.lock().unwrap().push(request.clone());
+            if request.path.contains("/_delete_by_query") {
+                Reply::json(200, &serde_json::json!({"deleted": 3, "failures": []}))
+            } else {
+                Reply::json(404, &serde_json::json!({"error": "no"}))
+            }
+        })
+    });
+    let config = cairn_export::ExporterConfig::Elasticsearch(es_config(&server.url()));
+    let deleted =
+        cairn_export::delete_subject(&config, ORIGIN, "00112233445566778899aabbccddeeff").unwrap();
+    assert_eq!(deleted, Some(3));
+    let requests = seen.lock().unwrap();
+    assert_eq!(requests.len(), 1);
+    let request = &requests[0];
+    assert_eq!(request.method, "POST");
+    assert_eq!(
+        request.path,
+        "/traces-cairn.agent-default/_delete_by_query?conflicts=proceed&refresh=true"
+    );
+    let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"query": {"term": {"cairn.subject_key": "00112233445566778899aabbccddeeff"}}})
+    );
+    drop(requests);
+
+    // A failing cluster is reported, not hidden.
+    let failing = Server::start(Arc::new(|_: &Request| {
+        Reply::json(500, &serde_json::json!({"error": "boom"}))
+    }));
+    let config = cairn_export::ExporterConfig::Elasticsearch(es_config(&failing.url()));
+    let err = cairn_export::delete_subject(&config, ORIGIN, "k").unwrap_err();
+    assert!(err.contains("500"), "{err}");
+}

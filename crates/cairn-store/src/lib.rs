@@ -54,6 +54,7 @@
 //! also drop tables and reset the cursor, and the collector then rebuilds from the ledger.
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
+mod erase;
 mod error;
 mod extract;
 mod fts;
@@ -70,6 +71,7 @@ use cairn_model::{Record, TraceId};
 use rusqlite::{Connection, OpenFlags};
 use serde::{Deserialize, Serialize};
 
+pub use erase::{EraseReport, ErasedRow, SUBJECT_KEY_ATTRIBUTE};
 pub use error::StoreError;
 pub use extract::DEFAULT_PROJECT;
 pub use query::{
@@ -134,6 +136,23 @@ impl Store {
     ) -> Result<RetentionReport, StoreError> {
         let tx = self.conn.transaction()?;
         let report = retention::delete_before(&tx, projects, cutoff_unix_nano)?;
+        tx.commit()?;
+        Ok(report)
+    }
+
+    /// Ledger indices of the span and log rows marked with `cairn.subject_key = key_id` (see
+    /// the `erase` module docs).
+    pub fn rows_with_subject_key(&mut self, key_id: &str) -> Result<Vec<u64>, StoreError> {
+        let tx = self.conn.transaction()?;
+        let rows = erase::rows_with_subject_key(&tx, key_id)?;
+        tx.commit()?;
+        Ok(rows)
+    }
+
+    /// Rewrites the rows of an erased subject, in one transaction (see [`ErasedRow`]).
+    pub fn erase_rows(&mut self, rows: &[ErasedRow]) -> Result<EraseReport, StoreError> {
+        let tx = self.conn.transaction()?;
+        let report = erase::erase_rows(&tx, rows)?;
         tx.commit()?;
         Ok(report)
     }

@@ -204,7 +204,7 @@ impl TraceDelta {
     }
 }
 
-fn events_json(span: &Span) -> String {
+pub(crate) fn events_json(span: &Span) -> String {
     let events: Vec<EventDetail> = span
         .events
         .iter()

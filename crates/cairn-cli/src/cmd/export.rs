@@ -205,6 +205,19 @@ fn open_source(data_dir: &Path) -> anyhow::Result<(Arc<dyn EntrySource>, bool)> 
 pub(crate) fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let config = args.exporter_config()?;
     let (source, read_only) = open_source(&args.data_dir)?;
+    // With a master key (CAIRN_MASTER_KEY_FILE or CAIRN_MASTER_KEY), destinations get decrypted
+    // content, as from the server's own exporters.
+    let mut server_config = cairn_collector::Config::load(None)?;
+    server_config.data_dir.clone_from(&args.data_dir);
+    let privacy = cairn_collector::open_privacy(&server_config)?;
+    let source: Arc<dyn EntrySource> = if privacy.encrypts() {
+        Arc::new(cairn_collector::RevealingSource::new(
+            source,
+            Arc::new(privacy),
+        ))
+    } else {
+        source
+    };
     if read_only {
         eprintln!(
             "note: the ledger is in use (cairn serve?); exporting up to its latest signed checkpoint"

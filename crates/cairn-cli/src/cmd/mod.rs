@@ -2,6 +2,7 @@
 
 pub(crate) mod audit;
 pub(crate) mod demo;
+pub(crate) mod erase;
 pub(crate) mod export;
 pub(crate) mod inspect;
 pub(crate) mod keys;

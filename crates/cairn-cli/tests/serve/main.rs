@@ -1,6 +1,7 @@
 //! `cairn serve` end to end: the real binary, the real Python OpenTelemetry SDK, restarts, kill -9
 //! and the CLI query commands.
 
+mod erase;
 mod harness;
 
 use std::collections::BTreeSet;

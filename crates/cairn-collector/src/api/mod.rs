@@ -15,6 +15,7 @@
 //! | `GET /api/v1/audit/proof?index=N[&size=S]` | `tlog-proof@v1` bundle (`text/plain`) |
 //! | `GET /api/v1/audit/entries/{index}` | raw ledger entry bytes |
 //! | `GET /api/v1/audit/verification` | the latest background ledger verification (JSON) |
+//! | `POST /api/v1/admin/erase` | crypto-shredding erasure of a data subject (`admin.rs`) |
 //! | `GET /tlog/checkpoint`, `GET /tlog/tile/…` | C2SP `tlog-tiles` |
 //! | `GET /healthz`, `GET /readyz` | liveness, readiness with index lag |
 //! | `GET /metrics` | Prometheus / OpenMetrics text |
@@ -76,6 +77,8 @@ pub(crate) struct ApiState {
     pub(crate) verification: Arc<crate::verifier::VerificationStatus>,
     /// The witness pusher's per-witness status (`None`: no witnesses configured).
     pub(crate) witnesses: Option<Arc<cairn_witness::PushStatus>>,
+    /// Crypto-shredding erasure (`POST /api/v1/admin/erase`).
+    pub(crate) eraser: Arc<crate::privacy::Eraser>,
 }
 
 impl ApiState {
@@ -176,6 +179,7 @@ pub(crate) fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/audit/proof", get(audit::proof))
         .route("/api/v1/audit/entries/{index}", get(audit::entry))
         .route("/api/v1/audit/verification", get(audit::verification))
+        .route("/api/v1/admin/erase", axum::routing::post(admin::erase))
         .route("/tlog/checkpoint", get(audit::checkpoint))
         .route("/tlog/{*path}", get(audit::tile))
         .fallback(ui)
@@ -238,7 +242,13 @@ async fn metrics(State(state): State<Arc<ApiState>>, headers: axum::http::Header
     let (content_type, format) = cairn_metrics::content_type_for(accept);
     let encoded = tokio::task::spawn_blocking(move || {
         state.watch.refresh(&state.ledger, &state.index);
-        state.metrics.encode(format)
+        let mut text = state.metrics.encode(format);
+        crate::privacy::append_redaction_metrics(
+            &mut text,
+            matches!(format, cairn_metrics::Format::OpenMetrics),
+            &state.eraser.privacy.redaction_counts(),
+        );
+        text
     })
     .await;
     match encoded {

@@ -114,13 +114,16 @@ impl OtlpGrpc {
         count: usize,
         prepare: impl FnOnce() -> Prepared + Send + 'static,
     ) -> Result<ExportResult, Status> {
-        let prepared = if count >= BLOCKING_RECORDS {
+        let mut prepared = if count >= BLOCKING_RECORDS {
             tokio::task::spawn_blocking(prepare)
                 .await
                 .map_err(|e| Status::internal(format!("decoding task failed: {e}")))?
         } else {
             prepare()
         };
+        if let Some(message) = prepared.internal.take() {
+            return Err(Status::internal(message));
+        }
         if prepared.entries.is_empty() && prepared.rejected > 0 {
             self.ingest.metrics.health().spans_rejected(
                 signal.metric(),
@@ -206,11 +209,13 @@ impl TraceService for OtlpGrpc {
             .map(|s| s.spans.len())
             .sum();
         let limits = self.ingest.limits.clone();
+        let privacy = Arc::clone(&self.ingest.privacy);
         let result = self
             .run(Signal::Traces, count, received, move || {
                 Prepared::spans(
                     cairn_model::otlp::spans_from_request(request, &limits),
                     &project,
+                    &privacy,
                 )
             })
             .await?;
@@ -241,11 +246,13 @@ impl LogsService for OtlpGrpc {
             .map(|s| s.log_records.len())
             .sum();
         let limits = self.ingest.limits.clone();
+        let privacy = Arc::clone(&self.ingest.privacy);
         let result = self
             .run(Signal::Logs, count, received, move || {
                 Prepared::logs(
                     cairn_model::otlp::logs_from_request(request, &limits),
                     &project,
+                    &privacy,
                 )
             })
             .await?;

@@ -203,15 +203,20 @@ async fn prepare(
 ) -> Result<Prepared, Reject> {
     let limits = ingest.limits.clone();
     let project = project.to_owned();
-    decode_body(ingest, headers, body, received, move |body| match signal {
+    let privacy = Arc::clone(&ingest.privacy);
+    let mut prepared = decode_body(ingest, headers, body, received, move |body| match signal {
         Signal::Traces => cairn_model::otlp::decode_traces(&body, format, &limits)
-            .map(|d| Prepared::spans(d, &project))
+            .map(|decoded| Prepared::spans(decoded, &project, &privacy))
             .map_err(|e| Reject::Malformed(format!("invalid OTLP traces request: {e}"))),
         Signal::Logs => cairn_model::otlp::decode_logs(&body, format, &limits)
-            .map(|d| Prepared::logs(d, &project))
+            .map(|decoded| Prepared::logs(decoded, &project, &privacy))
             .map_err(|e| Reject::Malformed(format!("invalid OTLP logs request: {e}"))),
     })
-    .await
+    .await?;
+    match prepared.internal.take() {
+        Some(message) => Err(Reject::Internal(message)),
+        None => Ok(prepared),
+    }
 }
 
 /// Reads a request body within `max_body_bytes` (a too-large `Content-Length` is refused before

@@ -18,6 +18,7 @@ use cairn_model::codec;
 use cairn_model::otlp::{DecodedLogs, DecodedSpans, Limits, Rejection};
 
 use cairn_metrics::{Metrics, Protocol, RejectReason};
+use cairn_privacy::Privacy;
 
 use crate::pipeline::appender::{Appender, SubmitError};
 
@@ -47,20 +48,28 @@ pub(crate) struct Prepared {
     entries: Vec<Vec<u8>>,
     rejected: usize,
     message: String,
+    /// A server-side failure that refuses the whole request (a data key could not be written:
+    /// the records must not be stored unencrypted). Answered 500 / `INTERNAL`.
+    pub(crate) internal: Option<String>,
 }
 
 impl Prepared {
-    /// Encodes spans for the ledger; each is stamped with `project` first (see [`set_project`]).
-    pub(crate) fn spans(decoded: DecodedSpans, project: &str) -> Self {
+    /// Encodes spans for the ledger. Each is first stamped with `project` (see [`set_project`]),
+    /// then privacy (redact, then encrypt; see `cairn_privacy`) runs on it.
+    pub(crate) fn spans(decoded: DecodedSpans, project: &str, privacy: &Privacy) -> Self {
         let DecodedSpans {
             mut spans,
             mut rejected,
         } = decoded;
-        let total = spans.len() + rejected.len();
-        let mut entries = Vec::with_capacity(spans.len());
         for span in &mut spans {
             set_project(&mut span.resource, project);
-            let span = &*span;
+            if let Err(err) = privacy.protect_span(span) {
+                return Self::failed(err);
+            }
+        }
+        let total = spans.len() + rejected.len();
+        let mut entries = Vec::with_capacity(spans.len());
+        for span in &spans {
             let entry = codec::encode_span(span);
             match check_entry_len(&entry) {
                 Ok(()) => entries.push(entry),
@@ -77,20 +86,25 @@ impl Prepared {
             entries,
             message: rejection_message(&rejected, total, "spans"),
             rejected: rejected.len(),
+            internal: None,
         }
     }
 
-    /// Encodes log records for the ledger; each is stamped with `project` first.
-    pub(crate) fn logs(decoded: DecodedLogs, project: &str) -> Self {
+    /// Encodes log records for the ledger; each is stamped with `project`, then protected.
+    pub(crate) fn logs(decoded: DecodedLogs, project: &str, privacy: &Privacy) -> Self {
         let DecodedLogs {
             mut logs,
             mut rejected,
         } = decoded;
-        let total = logs.len() + rejected.len();
-        let mut entries = Vec::with_capacity(logs.len());
         for log in &mut logs {
             set_project(&mut log.resource, project);
-            let log = &*log;
+            if let Err(err) = privacy.protect_log(log) {
+                return Self::failed(err);
+            }
+        }
+        let total = logs.len() + rejected.len();
+        let mut entries = Vec::with_capacity(logs.len());
+        for log in &logs {
             let entry = codec::encode_log(log);
             match check_entry_len(&entry) {
                 Ok(()) => entries.push(entry),
@@ -107,6 +121,17 @@ impl Prepared {
             entries,
             message: rejection_message(&rejected, total, "log records"),
             rejected: rejected.len(),
+            internal: None,
+        }
+    }
+
+    fn failed(err: cairn_privacy::KeystoreError) -> Self {
+        tracing::error!(error = %err, "cannot protect records; request refused");
+        Self {
+            entries: Vec::new(),
+            rejected: 0,
+            message: String::new(),
+            internal: Some(format!("cannot encrypt records: {err}")),
         }
     }
 }
@@ -161,6 +186,8 @@ pub(crate) struct Ingest {
     pub(crate) max_body_bytes: usize,
     /// Seconds sent in `Retry-After`.
     pub(crate) retry_after_secs: u64,
+    /// Redaction and encryption applied before encoding.
+    pub(crate) privacy: Arc<Privacy>,
 }
 
 impl Ingest {
@@ -282,7 +309,7 @@ mod tests {
         };
         let decoded = cairn_model::otlp::spans_from_request(request, &Limits::default());
         assert_eq!(decoded.spans.len(), 3, "the model accepts all three");
-        let prepared = Prepared::spans(decoded, "p");
+        let prepared = Prepared::spans(decoded, "p", &Privacy::disabled());
         assert_eq!(prepared.entries.len(), 2);
         assert!(prepared.entries.iter().all(|e| e.len() <= MAX_ENTRY_LEN));
         assert_eq!(prepared.rejected, 1);

@@ -11,6 +11,10 @@
 //! short list of `(ledger size, first seen at)` observations to answer the latter without a clock
 //! per entry.
 //!
+//! Encrypted content (see `cairn_privacy::shred`) is decrypted with the keystore before
+//! `Store::apply`, so the index holds plaintext for search and display; a value whose key was
+//! destroyed is indexed as `[erased]`.
+//!
 //! An entry that does not decode (e.g. written by a newer Cairn) is logged, counted and skipped: it
 //! stays in the ledger, and `cairn reindex` with a newer binary picks it up.
 
@@ -26,6 +30,7 @@ use cairn_store::Store;
 use parking_lot::Mutex;
 
 use cairn_metrics::AgentMetrics;
+use cairn_privacy::Privacy;
 
 use super::LedgerWatch;
 
@@ -127,6 +132,7 @@ impl Indexer {
         batch: usize,
         agents: Arc<AgentMetrics>,
         watch: Arc<LedgerWatch>,
+        privacy: Arc<Privacy>,
     ) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let status = Arc::new(IndexStatus::new(cursor));
@@ -142,6 +148,7 @@ impl Indexer {
                         stop: &stop,
                         agents: &agents,
                         watch: &watch,
+                        privacy: &privacy,
                     };
                     run(&ctx, &mut store, batch.max(1));
                 }
@@ -182,6 +189,7 @@ struct Context<'a> {
     stop: &'a AtomicBool,
     agents: &'a AgentMetrics,
     watch: &'a LedgerWatch,
+    privacy: &'a Privacy,
 }
 
 fn run(ctx: &Context<'_>, store: &mut Store, batch: usize) {
@@ -191,6 +199,7 @@ fn run(ctx: &Context<'_>, store: &mut Store, batch: usize) {
         stop,
         agents,
         watch,
+        privacy,
     } = *ctx;
     let mut cursor = status.cursor();
     let mut backoff = Duration::from_millis(50);
@@ -205,7 +214,7 @@ fn run(ctx: &Context<'_>, store: &mut Store, batch: usize) {
             ledger.wait_for_size(cursor, POLL);
             continue;
         }
-        match index_batch(ledger, store, cursor, batch, Some(agents)) {
+        match index_batch(ledger, store, cursor, batch, Some(agents), privacy) {
             Ok(next) => {
                 cursor = next;
                 status.advanced(next);
@@ -236,6 +245,7 @@ pub(crate) fn index_batch(
     cursor: u64,
     max: usize,
     agents: Option<&AgentMetrics>,
+    privacy: &Privacy,
 ) -> Result<u64, IndexError> {
     let entries = ledger
         .read_range(cursor, max)
@@ -247,7 +257,10 @@ pub(crate) fn index_batch(
     let mut undecodable = 0;
     for (index, bytes) in (cursor..).zip(&entries) {
         match cairn_model::codec::decode(bytes) {
-            Ok(record) => records.push((index, record)),
+            Ok(mut record) => {
+                privacy.reveal(&mut record);
+                records.push((index, record));
+            }
             Err(err) => {
                 undecodable += 1;
                 tracing::warn!(index, error = %err, "ledger entry does not decode; not indexed");

@@ -53,6 +53,9 @@ pub enum ReindexError {
     /// Indexing a batch failed.
     #[error(transparent)]
     Index(#[from] IndexError),
+    /// The privacy layer (master key, keystore) could not be set up.
+    #[error(transparent)]
+    Privacy(#[from] cairn_privacy::PrivacyError),
 }
 
 /// Drops the index at `config.index_path()` and rebuilds it from every ledger entry, calling
@@ -61,6 +64,7 @@ pub fn reindex(
     config: &crate::Config,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<ReindexReport, ReindexError> {
+    let privacy = open_privacy(config)?;
     let ledger_dir = config.ledger_dir();
     let ledger = open_ledger(&ledger_dir, config, None).map_err(|source| ReindexError::Ledger {
         path: ledger_dir.clone(),
@@ -83,6 +87,7 @@ pub fn reindex(
             cursor,
             config.pipeline.index_batch_entries.max(1),
             None,
+            &privacy,
         )?;
         progress(cursor, total);
     }
@@ -91,6 +96,15 @@ pub fn reindex(
         tracing::warn!(error = %err, "closing the ledger after reindex failed");
     }
     Ok(ReindexReport { entries: cursor })
+}
+
+/// The privacy layer of `config`: redaction rules and, with a master key (`privacy.master_key_file`
+/// or `CAIRN_MASTER_KEY`), the keystore in `<data_dir>/keystore/`.
+pub fn open_privacy(
+    config: &crate::Config,
+) -> Result<cairn_privacy::Privacy, cairn_privacy::PrivacyError> {
+    let env = std::env::var(cairn_privacy::MASTER_KEY_ENV).ok();
+    cairn_privacy::Privacy::open(&config.privacy, &config.data_dir, env.as_deref())
 }
 
 /// Opens the ledger with the options from `config`.
@@ -120,6 +134,7 @@ pub(crate) struct Pipeline {
     pub(crate) indexer: indexer::Indexer,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) watch: Arc<LedgerWatch>,
+    pub(crate) privacy: Arc<cairn_privacy::Privacy>,
 }
 
 /// Copies the ledger's counters and the index lag into the health gauges; called by the indexer

@@ -3,6 +3,7 @@
 
 mod auth;
 mod harness;
+mod privacy;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -100,6 +100,24 @@ impl ElasticsearchExporter {
     pub fn data_stream(&self) -> &str {
         self.encoder.data_stream()
     }
+
+    /// Erasure: deletes every document of an erased data subject from the data stream
+    /// (`_delete_by_query` on `cairn.subject_key`, `conflicts=proceed`, `refresh=true`);
+    /// returns how many were deleted.
+    pub fn delete_subject(&self, key_id: &str) -> Result<u64, SendError> {
+        let path = format!(
+            "{}/_delete_by_query?conflicts=proceed&refresh=true",
+            self.data_stream()
+        );
+        let answer = self.service.post_json(
+            &path,
+            &serde_json::json!({"query": {"term": {"cairn.subject_key": key_id}}}),
+        )?;
+        Ok(answer
+            .get("deleted")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0))
+    }
 }
 
 impl Exporter for ElasticsearchExporter {

@@ -137,6 +137,30 @@ impl BulkService {
             .collect())
     }
 
+    /// `POST <path>` with a JSON body; the parsed answer of a 2xx.
+    pub(crate) fn post_json(&self, path: &str, body: &Value) -> Result<Value, SendError> {
+        let bytes = serde_json::to_vec(body).map_err(|e| SendError::transient(e.to_string()))?;
+        let response = http::send(
+            self.request("POST", path, "application/json"),
+            &bytes,
+            MAX_RESPONSE_BYTES,
+        )?;
+        if (200..300).contains(&response.status) {
+            serde_json::from_slice(&response.body).map_err(|e| {
+                SendError::transient(format!("POST {path} answered an unreadable body: {e}"))
+            })
+        } else {
+            Err(SendError::Transient {
+                reason: format!(
+                    "POST {path} answered {}: {}",
+                    response.status,
+                    response.body_excerpt()
+                ),
+                retry_after: response.retry_after,
+            })
+        }
+    }
+
     /// `PUT <path>` with a JSON body; any 2xx is success.
     pub(crate) fn put_json(&self, path: &str, body: &Value) -> Result<(), SendError> {
         let bytes = serde_json::to_vec(body).map_err(|e| SendError::transient(e.to_string()))?;

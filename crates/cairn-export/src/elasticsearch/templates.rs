@@ -187,6 +187,7 @@ pub fn mappings_component(config: &ElasticsearchConfig) -> Value {
                             "rationale": text(),
                         })),
                         "reasoning": text(),
+                        "subject_key": keyword(),
                         "ledger": object(json!({
                             "origin": keyword(),
                             "index": long(),
