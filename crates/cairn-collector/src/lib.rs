@@ -45,3 +45,47 @@ pub use server::{
 pub fn parse_time(text: &str) -> Result<u64, String> {
     api::parse_time(text, std::time::SystemTime::now())
 }
+
+/// Entry point for the query-parameter fuzz target in the repository's `fuzz/` folder. Not a
+/// stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::time::SystemTime;
+
+    /// One accepted parameter read every way a handler reads one: `(name, string, u64, time)`,
+    /// each `Err(message)` when that reading is a 400.
+    pub type ParamReadings = (
+        String,
+        Option<String>,
+        Result<Option<u64>, String>,
+        Result<Option<u64>, String>,
+    );
+
+    /// Parses `query` (the text after `?`) as the query API does for an endpoint accepting
+    /// `allowed`, then reads every allowed name as a string, a `u64` and a time. `None` when
+    /// `/?<query>` is not a valid URI (the HTTP layer rejects those before any handler runs);
+    /// `Some(Err((status, message)))` when the API answers an error.
+    pub fn query_params(
+        query: &str,
+        allowed: &[&str],
+        now: SystemTime,
+    ) -> Option<Result<Vec<ParamReadings>, (u16, String)>> {
+        let uri: axum::http::Uri = format!("/?{query}").parse().ok()?;
+        let params = match crate::api::Params::parse(&uri, allowed) {
+            Ok(params) => params,
+            Err(e) => return Some(Err((e.status.as_u16(), e.message))),
+        };
+        let readings = allowed
+            .iter()
+            .map(|name| {
+                (
+                    (*name).to_owned(),
+                    params.string(name),
+                    params.number::<u64>(name).map_err(|e| e.message),
+                    params.time(name, now).map_err(|e| e.message),
+                )
+            })
+            .collect();
+        Some(Ok(readings))
+    }
+}

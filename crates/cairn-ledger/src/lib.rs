@@ -109,3 +109,67 @@ pub use ledger::{FsyncObserver, FsyncPolicy, Ledger, LedgerOptions, LedgerStats}
 pub use merkle::{Hash, ProofVerifyError};
 pub use reader::LedgerReader;
 pub use verify::{VerifyIoError, VerifyOptions, VerifyReport, verify_dir};
+
+/// Entry points for the fuzz targets in the repository's `fuzz/` folder: the segment and
+/// checkpoint-log scanners, which are otherwise crate-private. Not a stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::fs::File;
+    use std::io;
+
+    use crate::layout::{self, Scan};
+
+    /// A scanned segment record `(offset, crc_ok, entry)`.
+    pub type ScannedRecord = (u64, bool, Vec<u8>);
+    /// A checkpoint log record `(offset, signed_at, note)`.
+    pub type LogRecord = (u64, u64, String);
+    /// Where and why a segment's framing broke.
+    pub type Broken = (u64, &'static str);
+
+    /// Parses a segment header into its first index.
+    pub fn parse_segment_header(header: &[u8]) -> Result<u64, &'static str> {
+        layout::parse_segment_header(header)
+    }
+
+    /// Scans the records of `file` (of length `len`) from `offset` as recovery and `verify` do;
+    /// returns them and, if the framing broke, where and why.
+    pub fn scan_segment(
+        file: File,
+        len: u64,
+        offset: u64,
+    ) -> io::Result<(Vec<ScannedRecord>, Option<Broken>)> {
+        let mut scanner = layout::SegmentScanner::new(file, len, offset)?;
+        let mut records = Vec::new();
+        let mut entry = Vec::new();
+        loop {
+            match scanner.next(&mut entry)? {
+                Scan::Record { offset, crc_ok } => records.push((offset, crc_ok, entry.clone())),
+                Scan::End => return Ok((records, None)),
+                Scan::Broken { offset, reason } => return Ok((records, Some((offset, reason)))),
+            }
+        }
+    }
+
+    /// Reads and checks the record at `offset` (the random-access read path).
+    pub fn read_record_at(file: &File, offset: u64) -> io::Result<Result<Vec<u8>, String>> {
+        layout::read_record_at(file, offset)
+    }
+
+    /// Every record of a checkpoint log and the length of its valid prefix (full scan).
+    pub fn read_checkpoint_log(file: &File) -> io::Result<(Vec<LogRecord>, u64)> {
+        let (records, valid) = layout::read_checkpoint_log(file)?;
+        Ok((
+            records
+                .into_iter()
+                .map(|r| (r.offset, r.signed_at, r.note))
+                .collect(),
+            valid,
+        ))
+    }
+
+    /// The last record of a checkpoint log found from the end, and the valid prefix length.
+    pub fn last_checkpoint_record(file: &File) -> io::Result<(Option<LogRecord>, u64)> {
+        let (record, valid) = layout::last_checkpoint_record(file)?;
+        Ok((record.map(|r| (r.offset, r.signed_at, r.note)), valid))
+    }
+}

@@ -2,6 +2,7 @@
 
 mod codec;
 mod fixtures;
+mod fuzz_corpus;
 mod hostile;
 mod json_rules;
 mod support;

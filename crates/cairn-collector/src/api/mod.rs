@@ -53,7 +53,7 @@ use crate::pipeline::appender::Appender;
 use crate::pipeline::indexer::IndexStatus;
 use cairn_metrics::Metrics;
 
-pub(crate) use params::parse_time;
+pub(crate) use params::{Params, parse_time};
 
 /// Everything the API handlers share.
 #[derive(Debug)]
