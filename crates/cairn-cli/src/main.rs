@@ -43,6 +43,8 @@ enum Command {
     Demo(cmd::demo::DemoArgs),
     /// Backfill an exporter destination (Elasticsearch, OTLP, JSONL) from the ledger.
     Export(cmd::export::ExportArgs),
+    /// Load generators: OTLP ingest at any endpoint, query latency of a running collector.
+    Bench(cmd::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +63,7 @@ fn main() -> ExitCode {
         Command::VerifyProof(args) => cmd::ledger::run_verify_proof(args),
         Command::Demo(args) => cmd::demo::run(args),
         Command::Export(args) => cmd::export::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
     };
     match result {
         Ok(code) => code,

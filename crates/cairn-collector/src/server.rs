@@ -314,16 +314,10 @@ fn spawn_exporter_metrics(
 fn spawn_axum(
     listener: TcpListener,
     router: axum::Router,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<Result<(), String>> {
-    tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = shutdown.wait_for(|stop| *stop).await;
-            })
-            .await
-            .map_err(|e| e.to_string())
-    })
+    // `axum::serve` without a header-read timeout would let slowloris clients hold connections.
+    tokio::spawn(crate::otlp::http::serve(listener, router, shutdown))
 }
 
 /// A [`RuntimeStats`] source over tokio's runtime metrics. The busy ratio is the workers' busy
