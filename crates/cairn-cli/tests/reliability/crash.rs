@@ -28,7 +28,7 @@ fn kill_9_at_random_moments_loses_no_acknowledged_span() {
     let acked: Arc<Mutex<Vec<u64>>> = Arc::default();
     let mut killed_with_requests_in_flight = 0;
     for round in 0..rounds {
-        let serve = Serve::start(dir.path(), &["--checkpoint-interval", "20ms"]);
+        let serve = Serve::start(dir.path(), &[]);
         let url = format!("{}/v1/traces", serve.http);
         let stop = Arc::new(AtomicBool::new(false));
         let in_flight = Arc::new(AtomicU64::new(0));
