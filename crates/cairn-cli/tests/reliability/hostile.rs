@@ -242,11 +242,21 @@ fn hostile_clients_get_4xx_and_others_keep_being_served() {
     let answer = post(&url, &[PROTOBUF], &request_around(&deep_span(1, 40, false)));
     let message = String::from_utf8_lossy(&answer.body);
     assert_eq!(answer.status, 400, "{message}");
-    assert!(message.contains("depth"), "the message names the limit: {message}");
-    let answer = post(&url, &[PROTOBUF], &request_around(&deep_span(2, 100_000, true)));
+    assert!(
+        message.contains("depth"),
+        "the message names the limit: {message}"
+    );
+    let answer = post(
+        &url,
+        &[PROTOBUF],
+        &request_around(&deep_span(2, 100_000, true)),
+    );
     let message = String::from_utf8_lossy(&answer.body);
     assert_eq!(answer.status, 400, "{message}");
-    assert!(message.contains("recursion"), "the message says why: {message:.300}");
+    assert!(
+        message.contains("recursion"),
+        "the message says why: {message:.300}"
+    );
 
     // Invalid UTF-8 in a string field.
     let answer = post(&url, &[PROTOBUF], &request_around(&invalid_utf8_span(3)));

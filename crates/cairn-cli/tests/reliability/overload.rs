@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 use crate::harness::Serve;
 
+/// A status and its `Retry-After`.
+type Answer = (u16, Option<String>);
+
 const CAPACITY: u64 = 2048;
 const SPANS: u64 = 256;
 /// Generous for a debug build under a loaded machine; a release server stays far below it.
@@ -22,7 +25,7 @@ fn overload_answers_429_with_bounded_queue_and_memory() {
     let url = format!("{}/v1/traces", serve.http);
     let stop = Arc::new(AtomicBool::new(false));
     let next = Arc::new(AtomicU64::new(1));
-    let statuses: Arc<Mutex<Vec<(u16, Option<String>)>>> = Arc::default();
+    let statuses: Arc<Mutex<Vec<Answer>>> = Arc::default();
     let clients: Vec<_> = (0..24)
         .map(|_| {
             let (url, stop, next, statuses) =
