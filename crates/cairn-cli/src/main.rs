@@ -56,6 +56,8 @@ enum Command {
     /// Privacy key management.
     #[command(subcommand)]
     Privacy(cmd::erase::PrivacyCommand),
+    /// Load generators: OTLP ingest at any endpoint, query latency of a running collector.
+    Bench(cmd::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -80,6 +82,7 @@ fn main() -> ExitCode {
         Command::Audit(args) => cmd::audit::run(args),
         Command::Erase(args) => cmd::erase::run_erase(args),
         Command::Privacy(command) => cmd::erase::run_privacy(command),
+        Command::Bench(args) => cmd::bench::run(args),
     };
     match result {
         Ok(code) => code,

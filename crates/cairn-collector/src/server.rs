@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use axum::serve::ListenerExt as _;
 use cairn_store::Store;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
@@ -310,13 +311,25 @@ impl Server {
                 tasks.push(("API", spawn_axum(api_l, api_router, shutdown_rx.clone())));
             }
             None => {
+                // Small OTLP answers must not wait for Nagle's algorithm.
+                let nodelay = |tcp: &mut tokio::net::TcpStream| {
+                    let _ = tcp.set_nodelay(true);
+                };
                 tasks.push((
                     "OTLP/HTTP",
-                    spawn_axum(http_listener, http_router, shutdown_rx.clone()),
+                    spawn_axum(
+                        http_listener.tap_io(nodelay),
+                        http_router,
+                        shutdown_rx.clone(),
+                    ),
                 ));
                 tasks.push((
                     "API",
-                    spawn_axum(api_listener, api_router, shutdown_rx.clone()),
+                    spawn_axum(
+                        api_listener.tap_io(nodelay),
+                        api_router,
+                        shutdown_rx.clone(),
+                    ),
                 ));
             }
         }
@@ -459,20 +472,13 @@ fn spawn_exporter_metrics(
 fn spawn_axum<L>(
     listener: L,
     router: axum::Router,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<Result<(), String>>
 where
     L: axum::serve::Listener,
-    L::Addr: std::fmt::Debug,
 {
-    tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = shutdown.wait_for(|stop| *stop).await;
-            })
-            .await
-            .map_err(|e| e.to_string())
-    })
+    // `axum::serve` without a header-read timeout would let slowloris clients hold connections.
+    tokio::spawn(crate::otlp::http::serve(listener, router, shutdown))
 }
 
 /// A [`RuntimeStats`] source over tokio's runtime metrics. The busy ratio is the workers' busy

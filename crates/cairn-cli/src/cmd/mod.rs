@@ -1,6 +1,7 @@
 //! One module per command family.
 
 pub(crate) mod audit;
+pub(crate) mod bench;
 pub(crate) mod demo;
 pub(crate) mod erase;
 pub(crate) mod export;

@@ -89,11 +89,13 @@ pub(super) async fn erase(
             .into_response();
         }
     };
-    match state
-        .eraser
-        .erase(request.subject, format!("api key {}", principal.key_id))
-        .await
-    {
+    // Who erased: the admin key, or plain `api` with authentication off.
+    let actor = if principal.all_projects {
+        "api".to_owned()
+    } else {
+        format!("api key {}", principal.key_id)
+    };
+    match state.eraser.erase(request.subject, actor).await {
         Ok(outcome) => (StatusCode::OK, Json(outcome)).into_response(),
         Err(err) => {
             let message = err.to_string();

@@ -418,6 +418,77 @@ fn grpc_code_for(status: StatusCode) -> tonic::Code {
     }
 }
 
+/// How long a client may take to send the headers of a request (HTTP/1), counted from the first
+/// byte of the request (or from the end of the previous request on a kept-alive connection). A
+/// client slower than that (slowloris) has its connection closed; hyper answers 408 when part of
+/// the request arrived.
+pub(crate) const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Serves `router` on `listener` until `shutdown` turns true, then lets open connections finish
+/// their requests (graceful shutdown) and returns.
+///
+/// This replaces `axum::serve`, which gives hyper no timer, so hyper's HTTP/1 header-read timeout
+/// never fires and a client trickling header bytes holds its connection forever. Here each
+/// connection is served by hyper-util's HTTP/1 + HTTP/2 builder with a Tokio timer and
+/// [`HEADER_READ_TIMEOUT`]; everything else (upgrades, keep-alive, the 431 for oversized headers)
+/// is hyper's default, as with `axum::serve`.
+///
+/// Any [`axum::serve::Listener`] works: plain TCP, or the TLS listener (`crate::tls`), whose
+/// `accept` completes the handshake in its own task first. Accept errors (out of file
+/// descriptors and the like) are handled inside `accept`, as `axum::serve` does.
+pub(crate) async fn serve<L>(
+    mut listener: L,
+    router: Router,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), String>
+where
+    L: axum::serve::Listener,
+{
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::service::TowerToHyperService;
+
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    builder.http2().timer(TokioTimer::new());
+    // Every connection task holds a receiver; the sender's `closed()` completes when all are gone.
+    let (connections, open) = tokio::sync::watch::channel(());
+    loop {
+        let stream = tokio::select! {
+            (stream, _) = listener.accept() => stream,
+            // (The `Ref` the wait returns is not `Send`; drop it inside the branch future.)
+            () = async { let _ = shutdown.wait_for(|stop| *stop).await; } => break,
+        };
+        let service = TowerToHyperService::new(router.clone());
+        let builder = builder.clone();
+        let mut shutdown = shutdown.clone();
+        let open = open.clone();
+        tokio::spawn(async move {
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                result = conn.as_mut() => {
+                    if let Err(err) = result {
+                        tracing::trace!(error = %err, "connection ended with an error");
+                    }
+                }
+                () = async { let _ = shutdown.wait_for(|stop| *stop).await; } => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+            drop(open);
+        });
+    }
+    drop(listener);
+    drop(open);
+    connections.closed().await;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::Write as _;

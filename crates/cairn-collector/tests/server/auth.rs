@@ -146,6 +146,14 @@ fn every_route_needs_the_right_key_and_scope_and_sees_only_its_project() {
             Some(Scope::Admin),
             false,
         ),
+        // A POST route: GET with the right key passes auth and gets 405; the POST itself is
+        // checked after the table.
+        (
+            "/api/v1/admin/erase",
+            "/api/v1/admin/erase".into(),
+            Some(Scope::Admin),
+            false,
+        ),
         (
             "/api/v1/audit/checkpoint",
             "/api/v1/audit/checkpoint".into(),
@@ -243,10 +251,10 @@ fn every_route_needs_the_right_key_and_scope_and_sees_only_its_project() {
         };
         // No witness is configured here, so the cosigned checkpoint is a (JSON) 404 once the key
         // is accepted.
-        let ok = if *route == "/api/v1/audit/checkpoint/cosigned" {
-            404
-        } else {
-            200
+        let ok = match *route {
+            "/api/v1/audit/checkpoint/cosigned" => 404,
+            "/api/v1/admin/erase" => 405,
+            _ => 200,
         };
         let (status, _, body) = get(&srv, path, Some(right));
         assert_eq!(status, ok, "{route} with the right key: {body}");
@@ -266,6 +274,25 @@ fn every_route_needs_the_right_key_and_scope_and_sees_only_its_project() {
             assert_eq!(error_code(&body), "not_found");
         }
     }
+
+    // Erasure is admin only; this server has no master key, so an admitted request gets 409.
+    let erase = |key: Option<&str>| -> u16 {
+        let mut req = ureq::post(&srv.api_url("/api/v1/admin/erase"));
+        if let Some(key) = key {
+            req = req.set("authorization", &format!("Bearer {key}"));
+        }
+        match req
+            .set("content-type", "application/json")
+            .send_string(r#"{"subject": "someone"}"#)
+        {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => r.status(),
+            Err(e) => panic!("POST erase: {e}"),
+        }
+    };
+    assert_eq!(erase(None), 401);
+    assert_eq!(erase(Some(&keys.read_a)), 403);
+    assert_eq!(erase(Some(&keys.ingest_a)), 403);
+    assert_eq!(erase(Some(&keys.admin_a)), 409);
 
     // Lists, search and stats are filtered to the key's project.
     let list = |key: &str, q: &str| -> Vec<String> {
