@@ -12,7 +12,7 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
 
 /// Replaces `path` with `bytes` atomically and durably: write a temporary file, fsync it, rename
 /// it over `path`, fsync the directory. `mode` applies to the new file.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no parent"))?;

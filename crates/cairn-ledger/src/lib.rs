@@ -104,6 +104,9 @@ pub use cosign::{
     CosignError, Cosignature, CosignatureSigner, CosignatureVerifier, StoreCosignedError,
 };
 pub use error::{AppendError, CheckpointWriteError, CloseError, OpenError, ProofError, ReadError};
+/// Durable whole-file replacement (temp file, fsync, rename, directory fsync), shared with the
+/// witness's state files.
+pub use fsutil::write_atomic;
 pub use layout::{FORMAT_VERSION, MAX_ENTRY_LEN};
 pub use ledger::{FsyncObserver, FsyncPolicy, Ledger, LedgerOptions, LedgerStats};
 pub use merkle::{Hash, ProofVerifyError};

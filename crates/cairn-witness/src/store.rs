@@ -12,9 +12,8 @@
 //! cosignature is only returned after the new one is durable.
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use cairn_ledger::{Checkpoint, CosignatureSigner};
@@ -82,26 +81,10 @@ pub fn load_or_generate_key(
     }
 }
 
-/// Replaces `path` with `bytes` atomically and durably (temp file, fsync, rename, dir fsync).
+/// Replaces `path` with `bytes` atomically and durably (the ledger's temp file, fsync, rename,
+/// directory fsync).
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StoreError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp_name = path.file_name().unwrap_or_default().to_owned();
-    tmp_name.push(".tmp");
-    let tmp = dir.join(tmp_name);
-    let _ = fs::remove_file(&tmp);
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(io_err(&tmp))?;
-    file.write_all(bytes).map_err(io_err(&tmp))?;
-    file.sync_all().map_err(io_err(&tmp))?;
-    drop(file);
-    fs::rename(&tmp, path).map_err(io_err(path))?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err(dir))
+    cairn_ledger::write_atomic(path, bytes, mode).map_err(io_err(path))
 }
 
 /// The latest cosigned checkpoint of every log, in memory and on disk.
