@@ -40,7 +40,9 @@ echo "e2e: monitoring mixin against live Prometheus"
 # Misbehaviour the alerting must catch: a demo that calls one tool in a loop. It starts here, not
 # earlier, and runs until the end: the alert needs the loop counters to grow while Prometheus
 # scrapes (a workload that finished before Prometheus started would show no increase).
-"$bin" demo --endpoint "http://$otlp" --inject tool-loop --duration 15m --rate 4 >"$work/demo.log" 2>&1 &
+# `--inject-after 0`: loop from the first run (the default waits for half of the 15 minutes).
+"$bin" demo --endpoint "http://$otlp" --inject tool-loop --inject-after 0 --duration 15m --rate 4 \
+  >"$work/demo.log" 2>&1 &
 pids+=($!)
 # Panels allowed to stay empty in this run, because their series only exist after an event the run
 # does not cause: the demo sends no invalid span and stays under the label caps, and no exporter is

@@ -51,9 +51,13 @@ pub(crate) struct DemoArgs {
     /// Stop after this long, e.g. `30s` or `5m`.
     #[arg(long, value_parser = humantime::parse_duration)]
     duration: Option<Duration>,
-    /// Switch on a misbehaviour for alerting to detect (in the second half of the runs).
+    /// Switch on a misbehaviour for alerting to detect (in the second half of the runs, or from
+    /// `--inject-after`).
     #[arg(long, value_enum)]
     inject: Option<InjectArg>,
+    /// The first run (0-based) the injection applies to [default: half of the runs expected].
+    #[arg(long, value_name = "RUN", requires = "inject")]
+    inject_after: Option<u64>,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
@@ -186,7 +190,7 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         rate: args.rate,
         duration: args.duration,
         inject: args.inject.map(Injection::from),
-        inject_after: None,
+        inject_after: args.inject_after,
         stop: None,
     };
     if !args.json {
