@@ -639,26 +639,15 @@ pub fn verify_dir(
             break;
         };
         let _ = offsets.next::<8>();
-        let mut node_checks: Vec<(usize, u64, Hash)> = Vec::new();
-        frontier.push(leaf, |height, node_index, hash| {
-            if height > 0 && height % TILE_HEIGHT == 0 {
-                node_checks.push(((height / TILE_HEIGHT) as usize, node_index, *hash));
-            }
-        });
-        for (level, node_index, hash) in node_checks {
-            check_node(
-                &mut pass,
-                &mut levels,
-                level,
-                node_index,
-                &hash,
-                last_signed,
-            );
-        }
-        let size = frontier.size();
-        if targets.contains_key(&size) {
-            roots.insert(size, frontier.root());
-        }
+        absorb_leaf(
+            &mut pass,
+            &mut levels,
+            &mut frontier,
+            &mut roots,
+            &targets,
+            leaf,
+            last_signed,
+        );
     }
 
     let (tx, rx) = mpsc::sync_channel::<Msg>(8);
@@ -756,30 +745,15 @@ pub fn verify_dir(
                             }
                             None => missing_hash(&mut pass, 0, index, last_signed),
                         }
-                        let mut node_checks: Vec<(usize, u64, Hash)> = Vec::new();
-                        frontier.push(rec.leaf, |height, node_index, hash| {
-                            if height > 0 && height % TILE_HEIGHT == 0 {
-                                node_checks.push((
-                                    (height / TILE_HEIGHT) as usize,
-                                    node_index,
-                                    *hash,
-                                ));
-                            }
-                        });
-                        for (level, node_index, hash) in node_checks {
-                            check_node(
-                                &mut pass,
-                                &mut levels,
-                                level,
-                                node_index,
-                                &hash,
-                                last_signed,
-                            );
-                        }
-                        let size = frontier.size();
-                        if targets.contains_key(&size) {
-                            roots.insert(size, frontier.root());
-                        }
+                        absorb_leaf(
+                            &mut pass,
+                            &mut levels,
+                            &mut frontier,
+                            &mut roots,
+                            &targets,
+                            rec.leaf,
+                            last_signed,
+                        );
                     }
                     progress(done, total_bytes);
                 }
@@ -1243,6 +1217,32 @@ fn missing_hash(pass: &mut Pass<'_>, level: usize, index: u64, last_signed: u64)
         .any(|w| w.kind == ProblemKind::StoredHashMissing)
     {
         pass.problem(p);
+    }
+}
+
+/// Adds one leaf to the recomputed tree, checks every stored tile-level node it completes, and
+/// records the root when the new size is one a checkpoint (or the auditor) names.
+fn absorb_leaf(
+    pass: &mut Pass<'_>,
+    levels: &mut [Stored],
+    frontier: &mut Frontier,
+    roots: &mut BTreeMap<u64, Hash>,
+    targets: &BTreeMap<u64, Vec<Target>>,
+    leaf: Hash,
+    last_signed: u64,
+) {
+    let mut node_checks: Vec<(usize, u64, Hash)> = Vec::new();
+    frontier.push(leaf, |height, node_index, hash| {
+        if height > 0 && height % TILE_HEIGHT == 0 {
+            node_checks.push(((height / TILE_HEIGHT) as usize, node_index, *hash));
+        }
+    });
+    for (level, node_index, hash) in node_checks {
+        check_node(pass, levels, level, node_index, &hash, last_signed);
+    }
+    let size = frontier.size();
+    if targets.contains_key(&size) {
+        roots.insert(size, frontier.root());
     }
 }
 

@@ -689,6 +689,16 @@ fn templates(
 
 /// What every client adds up.
 #[derive(Debug)]
+/// What [`Tally::acked`] records of one acknowledged request.
+struct Acked {
+    spans: u64,
+    rejected: u64,
+    bytes: u64,
+    took: Duration,
+    trace: String,
+    sent: Instant,
+}
+
 struct Tally {
     latency: Histogram<u64>,
     spans: u64,
@@ -708,6 +718,32 @@ impl Tally {
             requests: 0,
             errors: BTreeMap::new(),
         }
+    }
+
+    /// One acknowledged request of `spans` spans (`rejected` of them refused by the collector).
+    fn acked(&mut self, shared: &Shared, acked: Acked) {
+        let Acked {
+            spans,
+            rejected,
+            bytes,
+            took,
+            trace,
+            sent,
+        } = acked;
+        self.latency.saturating_record(took.as_micros() as u64);
+        self.spans += spans.saturating_sub(rejected);
+        self.rejected_spans += rejected;
+        self.bytes += bytes;
+        shared
+            .spans_done
+            .fetch_add(spans.saturating_sub(rejected), Ordering::Relaxed);
+        shared.last_ack.put((trace, sent));
+    }
+
+    /// One failed request, counted under `what`; the client backs off briefly.
+    async fn failed(&mut self, what: String) {
+        *self.errors.entry(what).or_default() += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
     fn merge(&mut self, other: &Tally) {
@@ -1084,23 +1120,20 @@ impl HttpClient {
             match outcome {
                 Ok((status, answer)) if status.is_success() => {
                     let rejected = rejected_spans(&answer, self.content_type);
-                    tally.latency.saturating_record(took.as_micros() as u64);
-                    tally.spans += spans.saturating_sub(rejected);
-                    tally.rejected_spans += rejected;
-                    tally.bytes += len;
-                    shared
-                        .spans_done
-                        .fetch_add(spans.saturating_sub(rejected), Ordering::Relaxed);
-                    shared.last_ack.put((trace, sent));
+                    tally.acked(
+                        shared,
+                        Acked {
+                            spans,
+                            rejected,
+                            bytes: len,
+                            took,
+                            trace,
+                            sent,
+                        },
+                    );
                 }
-                Ok((status, _)) => {
-                    *tally.errors.entry(status.as_u16().to_string()).or_default() += 1;
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                Err(e) => {
-                    *tally.errors.entry(e).or_default() += 1;
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
+                Ok((status, _)) => tally.failed(status.as_u16().to_string()).await,
+                Err(e) => tally.failed(e).await,
             }
         }
         tally
@@ -1226,22 +1259,19 @@ async fn grpc_client(
         match outcome {
             Ok(answer) => {
                 let rejected = rejected_spans(answer.get_ref(), "application/x-protobuf");
-                tally.latency.saturating_record(took.as_micros() as u64);
-                tally.spans += spans.saturating_sub(rejected);
-                tally.rejected_spans += rejected;
-                tally.bytes += len;
-                shared
-                    .spans_done
-                    .fetch_add(spans.saturating_sub(rejected), Ordering::Relaxed);
-                shared.last_ack.put((trace, sent));
+                tally.acked(
+                    shared,
+                    Acked {
+                        spans,
+                        rejected,
+                        bytes: len,
+                        took,
+                        trace,
+                        sent,
+                    },
+                );
             }
-            Err(status) => {
-                *tally
-                    .errors
-                    .entry(format!("grpc {:?}", status.code()))
-                    .or_default() += 1;
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+            Err(status) => tally.failed(format!("grpc {:?}", status.code())).await,
         }
     }
     Ok(tally)
