@@ -383,18 +383,16 @@ pub fn erase_offline(
     let index_path: &Path = &config.index_path();
     let mut store = Store::open(index_path)?;
     // Index what the ledger holds first, so no plaintext row appears after the rewrite.
-    let mut cursor = store.cursor()?;
-    while cursor < ledger.size() {
-        cursor = crate::pipeline::indexer::index_batch(
-            &ledger,
-            &mut store,
-            cursor,
-            config.pipeline.index_batch_entries.max(1),
-            None,
-            &privacy,
-        )
-        .map_err(|e| EraseError::Ledger(e.to_string()))?;
-    }
+    let cursor = store.cursor()?;
+    crate::pipeline::indexer::catch_up(
+        &ledger,
+        &mut store,
+        cursor,
+        config.pipeline.index_batch_entries,
+        &privacy,
+        &mut |_, _| {},
+    )
+    .map_err(|e| EraseError::Ledger(e.to_string()))?;
     let destroyed = keystore
         .destroy(subject)?
         .ok_or(EraseError::UnknownSubject)?;

@@ -239,6 +239,24 @@ fn run(ctx: &Context<'_>, store: &mut Store, batch: usize) {
 /// once, because a failed batch is retried from the same cursor before anything is observed.
 /// Entries indexed before a restart are not observed again: agent metrics count from process
 /// start.
+/// Indexes from `cursor` up to the ledger's size at the call, in batches of `max`, calling
+/// `progress(done, total)` after each batch (offline paths: `reindex`, offline erasure).
+pub(crate) fn catch_up(
+    ledger: &Ledger,
+    store: &mut Store,
+    mut cursor: u64,
+    max: usize,
+    privacy: &Privacy,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<u64, IndexError> {
+    let total = ledger.size();
+    while cursor < total {
+        cursor = index_batch(ledger, store, cursor, max.max(1), None, privacy)?;
+        progress(cursor, total);
+    }
+    Ok(cursor)
+}
+
 pub(crate) fn index_batch(
     ledger: &Ledger,
     store: &mut Store,

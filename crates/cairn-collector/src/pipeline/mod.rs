@@ -77,20 +77,15 @@ pub fn reindex(
     };
     let mut store = Store::open(&index_path).map_err(store_err)?;
     store.reset().map_err(store_err)?;
-    let total = ledger.size();
-    let mut cursor = 0;
-    progress(0, total);
-    while cursor < total {
-        cursor = indexer::index_batch(
-            &ledger,
-            &mut store,
-            cursor,
-            config.pipeline.index_batch_entries.max(1),
-            None,
-            &privacy,
-        )?;
-        progress(cursor, total);
-    }
+    progress(0, ledger.size());
+    let cursor = indexer::catch_up(
+        &ledger,
+        &mut store,
+        0,
+        config.pipeline.index_batch_entries,
+        &privacy,
+        progress,
+    )?;
     drop(store);
     if let Err(err) = ledger.close() {
         tracing::warn!(error = %err, "closing the ledger after reindex failed");
