@@ -1,6 +1,5 @@
 //! Helpers shared by the reliability suites.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -8,7 +7,8 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message as _;
 
-use crate::harness::{self, cairn};
+use crate::harness;
+pub(crate) use crate::harness::assert_verify;
 
 /// `CAIRN_LONG_TESTS=1` selects the long versions.
 pub(crate) fn long() -> bool {
@@ -80,21 +80,6 @@ pub(crate) fn post_proto(
         }
         Err(ureq::Error::Transport(_)) => None,
     }
-}
-
-/// `cairn verify --data-dir DIR` must succeed.
-pub(crate) fn assert_verify(data_dir: &Path) {
-    let out = cairn()
-        .args(["verify", "--data-dir"])
-        .arg(data_dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "cairn verify failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Resident set size of a process in bytes, from `/proc/<pid>/status`.

@@ -1,8 +1,6 @@
 //! `cairn privacy init-master-key`, `cairn erase` (through the API and `--offline`) and
 //! `cairn verify` on the real binary.
 
-use std::path::Path;
-
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
@@ -55,20 +53,6 @@ fn trace_json(serve: &Serve, seed: u64) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
-}
-
-fn verify(data: &Path) {
-    let out = cairn()
-        .args(["verify", "--data-dir"])
-        .arg(data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "verify: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[test]
@@ -136,7 +120,7 @@ fn erase_through_the_api_and_offline_with_the_cli() {
     serve.stop();
 
     let data = dir.path().join("data");
-    verify(&data);
+    assert_verify(&data);
 
     // Backfills decrypt with the master key, and show ciphertext without it.
     let export = |path: &str, with_key: bool| {
@@ -200,7 +184,7 @@ fn erase_through_the_api_and_offline_with_the_cli() {
         outcome["audit_ledger_index"].as_u64().unwrap() > alice_record,
         "after alice's erasure record ({alice_record}): {outcome}"
     );
-    verify(&data);
+    assert_verify(&data);
 
     let serve = Serve::start(dir.path(), &["-c", &config_arg]);
     serve.wait_indexed(4);

@@ -65,6 +65,21 @@ pub(crate) fn python_agent_run(endpoint: &str, protocol: &str, gzip: bool) -> Va
 }
 
 /// Gzip at the best compression level (so a zero-filled "bomb" stays small on the wire).
+/// `cairn verify --data-dir DIR` must succeed.
+pub(crate) fn assert_verify(data_dir: &Path) {
+    let out = cairn()
+        .args(["verify", "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cairn verify failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 pub(crate) fn gzip(data: &[u8]) -> Vec<u8> {
     use std::io::Write as _;
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());

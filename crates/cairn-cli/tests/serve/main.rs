@@ -389,17 +389,7 @@ fn kill_9_during_ingest_loses_no_acknowledged_span() {
     }
     serve.stop();
 
-    let out = cairn()
-        .args(["verify", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "cairn verify failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_verify(&dir.path().join("data"));
 }
 
 #[test]
