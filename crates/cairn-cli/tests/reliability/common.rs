@@ -10,6 +10,15 @@ use prost::Message as _;
 use crate::harness;
 pub(crate) use crate::harness::assert_verify;
 
+/// The suites run one at a time: each measures what one server does under its own load (429s,
+/// latency of the well-behaved client, kill timing), which another suite's load on the same two
+/// cores would distort.
+pub(crate) fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// `CAIRN_LONG_TESTS=1` selects the long versions.
 pub(crate) fn long() -> bool {
     std::env::var("CAIRN_LONG_TESTS").is_ok_and(|v| v == "1")

@@ -15,6 +15,7 @@ const SPANS: u64 = 8;
 
 #[test]
 fn kill_9_at_random_moments_loses_no_acknowledged_span() {
+    let _serial = crate::common::one_at_a_time();
     let rounds = if long() { 100 } else { 20 };
     let seed: u64 = std::env::var("CAIRN_CRASH_SEED")
         .ok()

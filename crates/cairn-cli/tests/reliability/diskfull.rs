@@ -54,6 +54,7 @@ fn mount_tmpfs(at: &Path, size: &str) -> Result<Mount, String> {
 
 #[test]
 fn disk_full_answers_503_keeps_everything_and_resumes() {
+    let _serial = crate::common::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let _mount = match mount_tmpfs(&data, "16m") {

@@ -126,6 +126,7 @@ fn invalid_utf8_span(id: u64) -> Vec<u8> {
 
 #[test]
 fn hostile_clients_get_4xx_and_others_keep_being_served() {
+    let _serial = crate::common::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let serve = Serve::start(dir.path(), &[]);
     let url = format!("{}/v1/traces", serve.http);
