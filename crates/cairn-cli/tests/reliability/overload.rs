@@ -93,8 +93,17 @@ fn overload_answers_429_with_bounded_queue_and_memory() {
     );
     assert!(max_rss > 0, "RSS is readable from /proc");
     assert!(max_rss < MAX_RSS, "RSS grew to {} MiB", max_rss >> 20);
-    // Capacity frees up: a normal request is accepted again.
-    let answer = post_proto(&url, &trace_request(1 << 40, 1, 8), Duration::from_secs(30));
-    assert_eq!(answer.map(|a| a.0), Some(200));
+    // Capacity frees up: a normal request is accepted again (the queue's count drops just after
+    // the last acknowledgements, so allow it a moment).
+    let mut last = None;
+    let freed = eventually(Duration::from_secs(10), || {
+        last =
+            post_proto(&url, &trace_request(1 << 40, 1, 8), Duration::from_secs(30)).map(|a| a.0);
+        last == Some(200)
+    });
+    assert!(
+        freed,
+        "after the load stopped a normal request still got {last:?}"
+    );
     serve.stop();
 }
