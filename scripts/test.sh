@@ -25,16 +25,28 @@ apt_install() {
 }
 
 # Debian packages: Prometheus + promtool + Alertmanager (mixin checks and the live alerting test),
-# jsonnet (renders the mixin), Chromium (the web UI test), Node.js + npm (drives Chromium).
+# jsonnet (renders the mixin), Chromium (the web UI test), Node.js >= 18 + npm (drives Chromium;
+# Debian 12's nodejs is 18).
 apt_install prometheus prometheus-alertmanager jsonnet chromium
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   apt_install nodejs npm
 fi
 
-# Python OpenTelemetry SDK: the integration tests drive `cairn serve` with the real client.
-if ! python3 -c 'import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http, opentelemetry.exporter.otlp.proto.grpc' 2>/dev/null; then
-  log "installing Python test dependencies"
-  python3 -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+# Python OpenTelemetry SDK: the integration tests drive `cairn serve` with the real client. Debian's
+# system Python refuses `pip install` (PEP 668, externally managed), so the packages go into a
+# virtual environment under target/ unless the interpreter already has them.
+if ! "${CAIRN_TEST_PYTHON:-python3}" -c 'import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http, opentelemetry.exporter.otlp.proto.grpc' 2>/dev/null; then
+  venv=target/python-venv
+  if [ ! -x "$venv/bin/python" ]; then
+    command -v python3 >/dev/null 2>&1 || apt_install python3
+    python3 -m venv --help >/dev/null 2>&1 && python3 -c 'import ensurepip' 2>/dev/null || apt_install python3-venv
+    log "creating a Python virtual environment in $venv"
+    python3 -m venv "$venv"
+  fi
+  log "installing Python test dependencies into $venv"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+  CAIRN_TEST_PYTHON="$(pwd)/$venv/bin/python"
+  export CAIRN_TEST_PYTHON
 fi
 
 log "cargo fmt --check"

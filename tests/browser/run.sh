@@ -5,7 +5,7 @@
 #                                     (`cairn serve --demo` gives the data the test needs)
 #   tests/browser/run.sh --mock       start mock-server.mjs on a free port and test it
 #
-# Needs Node.js >= 20 and Chromium (Debian: apt-get install chromium; or set CHROMIUM_PATH).
+# Needs Node.js >= 18 and Chromium (Debian: apt-get install chromium; or set CHROMIUM_PATH).
 # Installs playwright-core from package-lock.json on first use, runs the unit tests of the UI's
 # pure modules, then the browser test. Screenshots, the downloaded proof bundle and
 # browser-report.json go to tests/artifacts/. Environment: see e2e.mjs (CAIRN_OTLP_URL,
@@ -18,7 +18,7 @@ if [ $# -ne 1 ]; then
   sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 fi
-command -v node >/dev/null || { echo "run.sh: node (Node.js >= 20) is required" >&2; exit 2; }
+command -v node >/dev/null || { echo "run.sh: node (Node.js >= 18) is required" >&2; exit 2; }
 chromium=${CHROMIUM_PATH:-/usr/bin/chromium}
 [ -x "$chromium" ] || { echo "run.sh: no Chromium at $chromium (apt-get install chromium, or set CHROMIUM_PATH)" >&2; exit 2; }
 export CHROMIUM_PATH=$chromium
