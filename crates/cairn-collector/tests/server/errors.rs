@@ -1,4 +1,5 @@
-//! The query API's 429 (too many concurrent queries) and 500 (the index cannot be read) answers.
+//! Error answers not covered elsewhere: the query API's 429 (too many concurrent queries) and 500
+//! (a corrupted index, an unreadable key file), and gRPC exports racing a graceful shutdown.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -170,4 +171,88 @@ fn an_unreadable_key_file_answers_500_json() {
     );
     assert_eq!(answer.status, 500);
     assert_eq!(srv.server().ledger_size(), 3);
+}
+
+/// What one gRPC export during the shutdown test got: the run's seed and the answer's code.
+type Outcome = (u64, tonic::Code);
+
+/// A client exporting over gRPC while the server shuts down gets only `OK` (durable: present after
+/// a restart) or `UNAVAILABLE` (retryable under OTLP). The listener stops before the ledger writer
+/// closes, so the refusals a client sees are its connection being refused (which tonic reports as
+/// `UNAVAILABLE`), never a lost acknowledged export or another code.
+#[test]
+fn grpc_exports_during_shutdown_are_acknowledged_or_unavailable() {
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+
+    let srv = TestServer::start(|_| {});
+    let endpoint = format!("http://{}", srv.grpc);
+    let outcomes: Arc<std::sync::Mutex<Vec<Outcome>>> = Arc::default();
+    // The client has its own runtime, so it keeps exporting while the server drains and after it
+    // is gone.
+    let client = {
+        let outcomes = Arc::clone(&outcomes);
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("client runtime");
+            runtime.block_on(async move {
+                let mut client = TraceServiceClient::connect(endpoint)
+                    .await
+                    .expect("connect");
+                let mut refused_in_a_row = 0;
+                for seed in 10_000u64.. {
+                    let code = match client.export(request(agent_run(seed))).await {
+                        Ok(_) => tonic::Code::Ok,
+                        Err(status) => status.code(),
+                    };
+                    outcomes.lock().unwrap().push((seed, code));
+                    refused_in_a_row = if code == tonic::Code::Ok {
+                        0
+                    } else {
+                        refused_in_a_row + 1
+                    };
+                    if refused_in_a_row == 5 {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+            });
+        })
+    };
+    // Shut down once the client is under way.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while outcomes.lock().unwrap().len() < 10 {
+        assert!(Instant::now() < deadline, "the client made no progress");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (dir, config) = srv.stop();
+    client.join().expect("client thread");
+    let outcomes = outcomes.lock().unwrap().clone();
+    let acked: Vec<u64> = outcomes
+        .iter()
+        .filter(|(_, code)| *code == tonic::Code::Ok)
+        .map(|(seed, _)| *seed)
+        .collect();
+    for (seed, code) in &outcomes {
+        // Retryable under OTLP: a client resends these to the next server.
+        assert!(
+            matches!(code, tonic::Code::Ok | tonic::Code::Unavailable),
+            "export {seed} got {code:?}; all: {outcomes:?}"
+        );
+    }
+    assert!(acked.len() >= 10, "{outcomes:?}");
+    eprintln!(
+        "{} exports acknowledged, then {} refused",
+        acked.len(),
+        outcomes.len() - acked.len()
+    );
+    // Acknowledged means durable: every acknowledged run is there after a restart.
+    let srv = TestServer::start_in(dir, config);
+    srv.wait_indexed();
+    assert_eq!(srv.server().ledger_size(), 3 * acked.len() as u64);
+    for seed in [acked[0], acked[acked.len() / 2], acked[acked.len() - 1]] {
+        let trace = srv.get_json(&format!("/api/v1/traces/{}", hex::encode(trace_id(seed))));
+        assert_eq!(trace["spans"].as_array().map(Vec::len), Some(3), "{seed}");
+    }
 }
