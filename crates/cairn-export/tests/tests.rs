@@ -6,5 +6,7 @@ mod crash;
 mod deploy;
 mod elasticsearch;
 mod jsonl;
+mod many;
 mod otlp;
 mod throughput;
+mod tls;

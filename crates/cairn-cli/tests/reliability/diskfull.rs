@@ -1,6 +1,6 @@
 //! Disk full: the data dir on a 16 MiB tmpfs. Ingest answers 503 with `Retry-After` once the
-//! ledger cannot grow, nothing acknowledged is lost, `cairn verify` passes, and ingest resumes
-//! once space is freed.
+//! ledger cannot grow (gRPC: `UNAVAILABLE` with a `RetryInfo`), nothing acknowledged is lost,
+//! `cairn verify` passes, and ingest resumes once space is freed.
 //!
 //! Mounting needs root (`mount -t tmpfs`). Where it cannot mount, the test fails with
 //! instructions; `CAIRN_SKIP_DISKFULL=1` turns that into a loudly printed skip.
@@ -119,6 +119,16 @@ fn disk_full_answers_503_keeps_everything_and_resumes() {
         Duration::from_secs(30),
     );
     assert!(matches!(again, Some((503, Some(_)))), "{again:?}");
+    // The gRPC receiver refuses it too: UNAVAILABLE with a RetryInfo (retryable under OTLP).
+    let status = grpc_export(&serve.grpc, &trace_request(first_refused, SPANS, 2_000))
+        .expect_err("a full disk refuses gRPC exports");
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    assert!(status.message().contains("disk is full"), "{status:?}");
+    assert!(
+        String::from_utf8_lossy(status.details())
+            .contains("type.googleapis.com/google.rpc.RetryInfo"),
+        "{status:?}"
+    );
     assert_eq!(serve.get("/healthz").0, 200, "the server keeps running");
 
     // Free space: ingest resumes.
@@ -174,4 +184,22 @@ fn disk_full_answers_503_keeps_everything_and_resumes() {
     serve.wait_indexed(acked.len() as u64 * SPANS);
     assert_traces_present(&serve, &acked[acked.len() - 3..], SPANS as usize);
     serve.stop();
+}
+
+/// One OTLP/gRPC `TraceService/Export` call with an encoded `ExportTraceServiceRequest`.
+fn grpc_export(endpoint: &str, body: &[u8]) -> Result<(), tonic::Status> {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+    use prost::Message as _;
+    let request = ExportTraceServiceRequest::decode(body).expect("a valid request");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let mut client = TraceServiceClient::connect(endpoint.to_owned())
+            .await
+            .expect("connect to the gRPC receiver");
+        client.export(request).await.map(|_| ())
+    })
 }

@@ -2,6 +2,7 @@
 //! HTTP and gRPC, the query and audit API, shutdown, restart and reindex.
 
 mod auth;
+mod errors;
 mod harness;
 mod privacy;
 

@@ -68,15 +68,25 @@ pub(crate) struct BulkServer {
 
 impl BulkServer {
     pub(crate) fn start(faults: Faults) -> Self {
+        Self::start_with(faults, None)
+    }
+
+    /// The same cluster behind HTTPS with `tls`.
+    pub(crate) fn start_tls(faults: Faults, tls: Arc<rustls::ServerConfig>) -> Self {
+        Self::start_with(faults, Some(tls))
+    }
+
+    fn start_with(faults: Faults, tls: Option<Arc<rustls::ServerConfig>>) -> Self {
         let state = Arc::new(Mutex::new(State::default()));
         let rng = Arc::new(Mutex::new(StdRng::seed_from_u64(faults.seed)));
         let handler_state = Arc::clone(&state);
         let handler: Handler =
             Arc::new(move |req: &Request| handle(req, &faults, &handler_state, &rng));
-        Self {
-            server: Server::start(handler),
-            state,
-        }
+        let server = match tls {
+            None => Server::start(handler),
+            Some(tls) => Server::start_tls(handler, tls),
+        };
+        Self { server, state }
     }
 
     pub(crate) fn url(&self) -> String {

@@ -1,7 +1,7 @@
 //! A minimal HTTP/1.1 server for tests: std `TcpListener`, one thread per connection,
-//! keep-alive, `Content-Length` bodies, gzip request bodies. Hand-rolled on purpose: the tests
-//! need to misbehave at the socket level (drop a connection after reading a request, answer
-//! late), which ready-made servers hide.
+//! keep-alive, `Content-Length` bodies, gzip request bodies, plain or over TLS (rustls, with a
+//! certificate the test makes). Hand-rolled on purpose: the tests need to misbehave at the socket
+//! level (drop a connection after reading a request, answer late), which ready-made servers hide.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -58,14 +58,25 @@ pub(crate) type Handler = Arc<dyn Fn(&Request) -> Reply + Send + Sync>;
 pub(crate) struct Server {
     pub(crate) addr: SocketAddr,
     stop: Arc<AtomicBool>,
+    https: bool,
 }
 
 impl Server {
     pub(crate) fn start(handler: Handler) -> Self {
+        Self::start_with(handler, None)
+    }
+
+    /// Speaks HTTPS only, with `tls` (a failed handshake just closes the connection).
+    pub(crate) fn start_tls(handler: Handler, tls: Arc<rustls::ServerConfig>) -> Self {
+        Self::start_with(handler, Some(tls))
+    }
+
+    fn start_with(handler: Handler, tls: Option<Arc<rustls::ServerConfig>>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = Arc::clone(&stop);
+        let https = tls.is_some();
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 if stop2.load(Ordering::Relaxed) {
@@ -73,14 +84,24 @@ impl Server {
                 }
                 let Ok(stream) = stream else { continue };
                 let handler = Arc::clone(&handler);
-                std::thread::spawn(move || serve_connection(stream, &handler));
+                let tls = tls.clone();
+                std::thread::spawn(move || match tls {
+                    None => serve_connection(stream, &handler),
+                    Some(config) => {
+                        let Ok(conn) = rustls::ServerConnection::new(config) else {
+                            return;
+                        };
+                        serve_connection(rustls::StreamOwned::new(conn, stream), &handler);
+                    }
+                });
             }
         });
-        Self { addr, stop }
+        Self { addr, stop, https }
     }
 
     pub(crate) fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 }
 
@@ -107,7 +128,7 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
+fn read_request<S: Read>(reader: &mut BufReader<S>) -> Option<Request> {
     let mut line = String::new();
     if reader.read_line(&mut line).ok()? == 0 {
         return None;
@@ -151,10 +172,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
     })
 }
 
-fn serve_connection(stream: TcpStream, handler: &Handler) {
-    let Ok(mut writer) = stream.try_clone() else {
-        return;
-    };
+fn serve_connection<S: Read + Write>(stream: S, handler: &Handler) {
     let mut reader = BufReader::new(stream);
     while let Some(request) = read_request(&mut reader) {
         let mut reply = handler(&request);
@@ -175,8 +193,10 @@ fn serve_connection(stream: TcpStream, handler: &Handler) {
                         head.push_str(&format!("{k}: {v}\r\n"));
                     }
                     head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+                    let writer = reader.get_mut();
                     if writer.write_all(head.as_bytes()).is_err()
                         || writer.write_all(&body).is_err()
+                        || writer.flush().is_err()
                     {
                         return;
                     }
