@@ -11,7 +11,8 @@ use axum::http::Uri;
 use axum::{Extension, Json};
 use cairn_model::{AgentKind, TraceId};
 use cairn_store::{
-    GroupBy, StatsQuery, StatsReport, StatusFilter, TraceDetail, TracePage, TraceQuery,
+    GroupBy, SortOrder, StatsQuery, StatsReport, StatusFilter, TraceDetail, TracePage, TraceQuery,
+    TraceSort,
 };
 
 use super::ApiState;
@@ -33,9 +34,11 @@ const TRACE_PARAMS: &[&str] = &[
     "min_duration_ms",
     "limit",
     "cursor",
+    "sort",
+    "order",
 ];
 
-const STATS_PARAMS: &[&str] = &["since", "until", "group_by"];
+const STATS_PARAMS: &[&str] = &["since", "until", "group_by", "agent"];
 
 /// Builds the store query from the request's parameters.
 pub(crate) fn trace_query(uri: &Uri, now: SystemTime) -> Result<TraceQuery, ApiError> {
@@ -57,6 +60,8 @@ pub(crate) fn trace_query(uri: &Uri, now: SystemTime) -> Result<TraceQuery, ApiE
             })
         })
         .transpose()?;
+    let sort = p.parsed::<TraceSort>("sort")?.unwrap_or_default();
+    let order = p.parsed::<SortOrder>("order")?.unwrap_or_default();
     let limit: Option<usize> = p.number("limit")?;
     if limit == Some(0) {
         return Err(ApiError::bad_request(
@@ -76,6 +81,8 @@ pub(crate) fn trace_query(uri: &Uri, now: SystemTime) -> Result<TraceQuery, ApiE
         min_duration_ms: p.number("min_duration_ms")?,
         limit,
         cursor: p.string("cursor"),
+        sort,
+        order,
     })
 }
 
@@ -128,15 +135,9 @@ pub(crate) async fn stats(
 ) -> Result<Json<StatsReport>, ApiError> {
     let p = Params::parse(&uri, STATS_PARAMS)?;
     let now = SystemTime::now();
-    let group_by = p
-        .string("group_by")
-        .map(|s| {
-            s.parse::<GroupBy>()
-                .map_err(|e| ApiError::bad_request(format!("query parameter \"group_by\": {e}")))
-        })
-        .transpose()?
-        .unwrap_or_default();
+    let group_by = p.parsed::<GroupBy>("group_by")?.unwrap_or_default();
     let query = StatsQuery {
+        agent: p.string("agent"),
         group_by,
         since: p.time("since", now)?,
         until: p.time("until", now)?,
@@ -165,6 +166,11 @@ mod tests {
         assert_eq!(q.limit, Some(10));
         assert_eq!(q.since, Some(3600 * 1_000_000_000));
         assert_eq!(q.until, None);
+        assert_eq!((q.sort, q.order), (TraceSort::Start, SortOrder::Desc));
+
+        let uri: Uri = "/api/v1/traces?sort=tokens&order=asc".parse().unwrap();
+        let q = trace_query(&uri, now).unwrap();
+        assert_eq!((q.sort, q.order), (TraceSort::Tokens, SortOrder::Asc));
     }
 
     #[test]
@@ -177,10 +183,17 @@ mod tests {
             "/t?limit=ten",
             "/t?since=someday",
             "/t?frobnicate=1",
+            "/t?sort=cost",
+            "/t?order=up",
         ] {
             let uri: Uri = bad.parse().unwrap();
             let err = trace_query(&uri, now).unwrap_err();
             assert_eq!(err.status.as_u16(), 400, "{bad}: {err:?}");
+        }
+        for (bad, name) in [("/t?sort=cost", "\"sort\""), ("/t?order=up", "\"order\"")] {
+            let uri: Uri = bad.parse().unwrap();
+            let err = trace_query(&uri, now).unwrap_err();
+            assert!(err.message.contains(name), "{bad}: {}", err.message);
         }
     }
 }
