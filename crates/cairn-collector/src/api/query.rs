@@ -1,7 +1,9 @@
-//! `/api/v1/traces`, `/api/v1/traces/{trace_id}` and `/api/v1/stats`.
+//! `/api/v1/traces`, `/api/v1/traces/{trace_id}`, `/api/v1/stats`, `/api/v1/conversations` and
+//! `/api/v1/prices`.
 //!
 //! The store's result types serialize to exactly the documented JSON shapes; these handlers only
-//! parse parameters and map errors.
+//! parse parameters and map errors. Conversations list ids and aggregates, never span content, so
+//! they are not recorded as accesses.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -11,8 +13,8 @@ use axum::http::Uri;
 use axum::{Extension, Json};
 use cairn_model::{AgentKind, TraceId};
 use cairn_store::{
-    GroupBy, SortOrder, StatsQuery, StatsReport, StatusFilter, TraceDetail, TracePage, TraceQuery,
-    TraceSort,
+    ConversationPage, ConversationQuery, GroupBy, SortOrder, StatsQuery, StatsReport, StatusFilter,
+    TraceDetail, TracePage, TraceQuery, TraceSort,
 };
 
 use super::ApiState;
@@ -37,6 +39,8 @@ const TRACE_PARAMS: &[&str] = &[
     "sort",
     "order",
 ];
+
+const CONVERSATION_PARAMS: &[&str] = &["since", "until", "limit", "cursor"];
 
 const STATS_PARAMS: &[&str] = &["since", "until", "group_by", "agent"];
 
@@ -147,6 +151,60 @@ pub(crate) async fn stats(
         .with_reader(move |reader| reader.stats(project.as_deref(), &query))
         .await
         .map(Json)
+}
+
+/// Runs grouped by conversation id, most recently active first.
+pub(crate) async fn conversations(
+    State(state): State<Arc<ApiState>>,
+    Extension(principal): Extension<Principal>,
+    uri: Uri,
+) -> Result<Json<ConversationPage>, ApiError> {
+    let p = Params::parse(&uri, CONVERSATION_PARAMS)?;
+    let now = SystemTime::now();
+    let limit: Option<usize> = p.number("limit")?;
+    if limit == Some(0) {
+        return Err(ApiError::bad_request(
+            "query parameter \"limit\" must be at least 1",
+        ));
+    }
+    let query = ConversationQuery {
+        since: p.time("since", now)?,
+        until: p.time("until", now)?,
+        limit,
+        cursor: p.string("cursor"),
+    };
+    let project = principal.project_filter();
+    state
+        .with_reader(move |reader| reader.list_conversations(project.as_deref(), &query))
+        .await
+        .map(Json)
+}
+
+/// The model price table of `[metrics]` (read-only), for the UI's estimated costs.
+pub(crate) async fn prices(
+    State(state): State<Arc<ApiState>>,
+    uri: Uri,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    Params::parse(&uri, &[])?;
+    let table = &state.metrics.agents().config().price_table;
+    let models: std::collections::BTreeMap<&str, serde_json::Value> = table
+        .iter()
+        .map(|(model, price)| {
+            (
+                model.as_str(),
+                serde_json::json!({
+                    "input_per_mtok_usd": price.input_per_mtok_usd,
+                    "output_per_mtok_usd": price.output_per_mtok_usd,
+                }),
+            )
+        })
+        .collect();
+    Ok(Json(serde_json::json!({
+        "currency": "USD",
+        "unit": "per million tokens",
+        "match": "exact model name, else the longest key that prefixes it",
+        "models": models,
+    })))
 }
 
 #[cfg(test)]

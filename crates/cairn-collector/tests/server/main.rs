@@ -4,6 +4,7 @@
 mod auth;
 mod harness;
 mod privacy;
+mod ui_api;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
