@@ -38,7 +38,7 @@
 //! | `spans` | `ledger_index`, unique (`trace_id`, `span_id`, `project`) | `project`, ids, parent, name, agent `kind`, `start_ns`/`end_ns`, `status_code` (0 unset, 1 ok, 2 error), `status_message`, `is_error`, `agent`/`tool`/`model`/`conversation` (filter columns), `input_tokens`/`output_tokens`, `attributes` (JSON object), `events` (JSON array) |
 //! | `logs` | `ledger_index` | `project`, optional `trace_id`/`span_id`, times, severity, `event_name`, `body` (JSON), `attributes` (JSON object) |
 //! | `traces` | (`trace_id`, `project`) | per-trace summary: first start, last end, span/error/tool-call counts, token sums (LLM spans with usage separately from others), root name and rank, agent name and rank; generated `duration_ns`, `input_tokens`, `output_tokens` |
-//! | `trace_facets` | (`facet`, `value`, `trace_id`, `project`) | the distinct agents (1), agent kinds (2), tools (3), models (4) and conversations (5) each trace mentions, for the list filters |
+//! | `trace_facets` | (`facet`, `value`, `trace_id`, `project`) | the distinct agents (1), agent kinds (2), tools (3), models (4) and conversations (5) each trace mentions, for the list filters and the conversation grouping |
 //! | `search` | `rowid` = ledger index | contentless FTS5 (`unicode61`, diacritics folded, `contentless_delete`): columns `reasoning`, `tool_io`, `messages`, `errors` of a span or log record |
 //!
 //! Log records carrying trace and span ids are attached to that span at query time (the span may
