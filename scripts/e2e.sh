@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end checks against a real `cairn serve --demo`, with real peers:
-#   1. the web UI in headless Chromium (tests/browser/run.sh);
+#   1. the web UI in headless Chromium (tests/browser/run.sh); with CAIRN_OTLP_URL set, the browser
+#      test also sends a generated 10,000-span run (if the demo has none) and a 100,000-span run over
+#      OTLP/HTTP, so the render benchmark and the "100,000 spans stay usable" check run against this
+#      real server (about a minute of extra ingest and indexing in a debug build);
 #   2. the monitoring mixin with Debian's Prometheus scraping the live /metrics
 #      (scripts/live-prometheus-test.sh), including an injected misbehaviour that must raise its alert.
 # Usage: scripts/e2e.sh [path-to-cairn-binary]   (default: target/debug/cairn, built if missing)

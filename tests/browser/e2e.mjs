@@ -14,7 +14,8 @@
 //   CAIRN_PERF_TRACE_ID     trace with ~10,000 spans to benchmark (else: the mock's, the first
 //                           listed trace with 10,000..19,999 spans, or one sent over OTLP when
 //                           CAIRN_OTLP_URL is set; else the benchmark is skipped with a notice)
-//   CAIRN_PERF_HUGE_TRACE_ID  trace with ~100,000 spans for the usability check (mock: built in)
+//   CAIRN_PERF_HUGE_TRACE_ID  trace with ~100,000 spans for the usability check (mock: built in;
+//                           else one is generated and sent over OTLP when CAIRN_OTLP_URL is set)
 //   CAIRN_PERF_BUDGET_MS    render budget for the 10,000-span trace (default 1000)
 //   CAIRN_OTLP_URL          OTLP/HTTP base (e.g. http://127.0.0.1:4318): the test exports a run
 //                           to check live updates, and a generated 10,000-span run to benchmark
@@ -26,6 +27,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
+import { usd } from '../../crates/cairn-ui/assets/assets/js/format.js';
+import { llmCost } from '../../crates/cairn-ui/assets/assets/js/model.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ARTIFACTS = join(here, '..', 'artifacts');
@@ -189,20 +192,38 @@ await step('keyboard: / focuses search, j moves the selection', async () => {
   assertEq(await page.getAttribute('tr.trace-row.selected', 'data-index'), before, 'selected row index after k');
 });
 
-await step('sort by duration orders the loaded rows', async () => {
-  const loaded = await page.$$eval('tr.trace-row', (trs) => trs.map((tr) => tr.dataset.traceId));
-  const page1 = await listAfter(() => page.reload());
-  await page.click('button.sort[data-sort="duration"]');
-  const dur = new Map(page1.traces.map((t) => [t.trace_id, Number(t.duration_ns)]));
-  const shown = (await rowsShown()).map((r) => r.id);
-  assertEq(shown.length, page1.traces.length, 'row count');
-  for (let i = 1; i < shown.length; i++) assert(dur.get(shown[i - 1]) >= dur.get(shown[i]), `rows not sorted by duration at ${i}`);
-  await page.click('button.sort[data-sort="duration"]');
-  const asc = (await rowsShown()).map((r) => r.id);
-  for (let i = 1; i < asc.length; i++) assert(dur.get(asc[i - 1]) <= dur.get(asc[i]), `rows not sorted ascending at ${i}`);
-  assert(page.url().includes('sort=duration') && page.url().includes('dir=asc'), 'sort is kept in the URL');
-  await page.click('button.sort[data-sort="start"]');
-  return `${loaded.length} rows`;
+await step('sorting is the server\'s: headers (mouse and keyboard) reload in that order', async () => {
+  await listAfter(() => page.reload());
+  // Mouse: duration, largest first; the page shows exactly the API's page in that order.
+  const desc = await listAfter(() => page.click('button.sort[data-sort="duration"]'));
+  assertEq(desc.url.searchParams.get('sort'), 'duration', 'sort parameter sent');
+  assertEq(desc.url.searchParams.get('order'), null, 'default order (desc) not sent');
+  assertEq(JSON.stringify((await rowsShown()).map((r) => r.id)), JSON.stringify(desc.traces.map((t) => t.trace_id)), 'rows in the server\'s order');
+  for (let i = 1; i < desc.traces.length; i++) assert(Number(desc.traces[i - 1].duration_ns) >= Number(desc.traces[i].duration_ns), `API page not sorted by duration at ${i}`);
+  assertEq(await page.getAttribute('th:has(button.sort[data-sort="duration"])', 'aria-sort'), 'descending', 'aria-sort');
+  // Keyboard: Enter on the focused header reverses the order.
+  await page.focus('button.sort[data-sort="duration"]');
+  const asc = await listAfter(() => page.keyboard.press('Enter'));
+  assertEq(asc.url.searchParams.get('order'), 'asc', 'order parameter sent');
+  for (let i = 1; i < asc.traces.length; i++) assert(Number(asc.traces[i - 1].duration_ns) <= Number(asc.traces[i].duration_ns), `API page not ascending at ${i}`);
+  assertEq(JSON.stringify((await rowsShown()).map((r) => r.id)), JSON.stringify(asc.traces.map((t) => t.trace_id)), 'rows ascending');
+  assertEq(await page.getAttribute('th:has(button.sort[data-sort="duration"])', 'aria-sort'), 'ascending', 'aria-sort after Enter');
+  assert(page.url().includes('sort=duration') && page.url().includes('order=asc'), `sort is kept in the URL (${page.url()})`);
+  // The URL restores the sort on reload, and tokens sort too.
+  const again = await listAfter(() => page.reload());
+  assertEq(again.url.searchParams.get('sort'), 'duration', 'sort restored from the URL');
+  const tokens = await listAfter(() => page.click('button.sort[data-sort="tokens"]'));
+  const tok = (t) => Number(t.input_tokens) + Number(t.output_tokens);
+  for (let i = 1; i < tokens.traces.length; i++) assert(tok(tokens.traces[i - 1]) >= tok(tokens.traces[i]), `API page not sorted by tokens at ${i}`);
+  // "Load more" continues in the same order (the cursor is the sort's).
+  if (await page.isVisible('button.load-more')) {
+    const [more] = await Promise.all([page.waitForResponse((r) => r.url().includes('cursor=')), page.click('button.load-more')]);
+    const next = await more.json();
+    assertEq(new URL(more.url()).searchParams.get('sort'), 'tokens', 'next page keeps the sort');
+    if (next.traces.length) assert(tok(tokens.traces.at(-1)) >= tok(next.traces[0]), 'next page continues the order');
+  }
+  await listAfter(() => page.click('button.sort[data-sort="start"]'));
+  return `${desc.traces.length} rows`;
 });
 
 await step('filter by status=error', async () => {
@@ -388,6 +409,45 @@ if (!run) {
     await page.waitForSelector(`.span-detail[data-span-id="${tool.span_id}"]`);
     assertEq(await page.getAttribute('.span-row.selected', 'data-span-id'), tool.span_id, 'selected row');
   });
+
+  await step('LLM cost: estimated from the server\'s price table when the span has none', async () => {
+    const table = (await api('/prices')).models;
+    assert(table && Object.keys(table).length, 'the server serves a price table');
+    const priced = detail.spans.find((s) => s.kind === 'llm' && llmCost(s.attributes ?? {}, table).estimated);
+    if (!priced) return 'no LLM call in this run has a priced model and no cost attribute';
+    const expected = llmCost(priced.attributes, table);
+    await page.click(`${rowSel(priced.span_id)} .span-name`);
+    await page.waitForSelector(`.span-detail[data-span-id="${priced.span_id}"] .detail-llm .llm-cost`);
+    const shown = await page.textContent('.detail-llm .llm-cost');
+    assertEq(shown.trim(), `≈ ${usd(expected.usd)} estimated`, 'estimated cost of the call');
+    assert((await page.getAttribute('.detail-llm .llm-cost span', 'title')).includes(expected.price.key), 'the tooltip names the price used');
+    // The run total adds every call's cost (attribute or estimate) and says it is estimated.
+    let total = 0;
+    for (const s of detail.spans) if (s.kind === 'llm') total += llmCost(s.attributes ?? {}, table).usd ?? 0;
+    assertEq(await page.getAttribute('.total-cost', 'data-estimated'), 'true', 'total marked estimated');
+    assert((await page.textContent('.total-cost .total-value')).startsWith(`≈ ${usd(total)}`), `total cost ${usd(total)}`);
+    await screenshot('llm-cost');
+    return { span: priced.span_id, cost: usd(expected.usd), total: usd(total) };
+  });
+
+  await step('JSON download: the trace fetched by the page (with its API key), saved from a Blob', async () => {
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('button.download-json')]);
+    assertEq(download.suggestedFilename(), `trace-${summary.trace_id}.json`, 'file name');
+    assert(download.url().startsWith('blob:'), `saved from a Blob, not a plain link (${download.url()})`);
+    const file = join(ARTIFACTS, download.suggestedFilename());
+    await download.saveAs(file);
+    const saved = JSON.parse(await readFile(file, 'utf8'));
+    assertEq(saved.trace_id, summary.trace_id, 'downloaded trace id');
+    assert(saved.spans.length >= detail.spans.length, 'downloaded spans');
+    // With API keys on, the page sends the key it holds: check the request the button makes.
+    const [request] = await Promise.all([
+      page.waitForRequest((r) => r.url().endsWith(`/api/v1/traces/${summary.trace_id}`)),
+      page.evaluate(() => sessionStorage.setItem('cairn.apiKey', 'cairn_test_key')).then(() => page.click('button.download-json')),
+    ]);
+    assertEq(request.headers().authorization, 'Bearer cairn_test_key', 'authorization header of the download');
+    await page.evaluate(() => sessionStorage.removeItem('cairn.apiKey'));
+    return { spans: saved.spans.length };
+  });
 }
 
 await step('audit page: checkpoint, key, signature verified, last verification', async () => {
@@ -425,7 +485,7 @@ await step('agents page matches /api/v1/stats', async () => {
   await page.goto(`${base}/agents`);
   await page.waitForSelector('.agents-table tbody tr');
   const keys = await page.$$eval('.agents-table tbody tr', (trs) => trs.map((tr) => tr.dataset.key));
-  assertEq(JSON.stringify(keys), JSON.stringify(agents.groups.map((g) => g.key)), 'agents in order');
+  assertEq(JSON.stringify([...keys].sort()), JSON.stringify(agents.groups.map((g) => g.key).sort()), 'agents');
   if (tools.groups.length) {
     await page.waitForSelector('.tools-table tbody tr');
     assertEq(await page.getAttribute('.tools-table tbody tr', 'data-key'), tools.groups[0].key, 'top tool');
@@ -436,21 +496,50 @@ await step('agents page matches /api/v1/stats', async () => {
   return { agents: keys.length, tools: tools.groups.length, failing: failing.length };
 });
 
-await step('conversations page groups runs by conversation', async () => {
-  await page.goto(`${base}/conversations`);
-  await page.waitForSelector('.conversations-table, #app .notice', { timeout: 60_000 });
-  const first = await page.$('.conversations-table tbody tr');
-  if (!first) return 'no conversations in the data';
-  const id = await first.getAttribute('data-conversation');
-  const listed = Number(await first.$eval('td.num', (td) => td.textContent.replace(/,/g, '')));
-  const expected = await api(`/traces?conversation=${encodeURIComponent(id)}&limit=1000`);
-  assert(listed <= expected.traces.length, `group size ${listed} <= ${expected.traces.length} runs of ${id}`);
+await step('agents page: sub-agents have rows, and each agent its own tools', async () => {
+  const agents = await api('/stats?group_by=agent');
+  // An agent that is never a trace's root (a sub-agent) must still be listed.
+  const roots = new Set((await api('/traces?limit=1000')).traces.map((t) => t.agent).filter(Boolean));
+  const sub = agents.groups.find((g) => !roots.has(g.key));
+  const target = sub ?? agents.groups.at(-1);
+  assert(target, 'some agent');
+  const isToolStats = (r) => r.url().includes('/api/v1/stats?') && new URL(r.url()).searchParams.get('group_by') === 'tool';
+  await page.goto(`${base}/agents`);
+  await page.waitForSelector(`.agents-table tbody tr[data-key="${target.key}"]`);
+  const [response] = await Promise.all([page.waitForResponse(isToolStats), page.click(`.agents-table tbody tr[data-key="${target.key}"] a.agent-tools-link`)]);
+  assertEq(new URL(response.url()).searchParams.get('agent'), target.key, 'tool stats asked for that agent');
+  assert(new URL(page.url()).searchParams.get('agent') === target.key, 'the agent is in the URL');
+  const body = await response.json();
+  assertEq(await page.getAttribute('section.agent-tools', 'data-agent'), target.key, 'tools section of the agent');
+  assert((await page.textContent('section.agent-tools h2')).includes(target.key), 'heading names the agent');
+  if (body.groups.length) {
+    await page.waitForSelector('section.agent-tools .tools-table tbody tr');
+    const shown = await page.$$eval('section.agent-tools .tools-table tbody tr', (trs) => trs.map((tr) => tr.dataset.key));
+    assertEq(JSON.stringify(shown), JSON.stringify(body.groups.slice(0, 10).map((g) => g.key)), 'the agent\'s top tools');
+  }
+  const bad = body.groups.filter((g) => Number(g.error_count) > 0);
+  if (bad.length) await page.waitForSelector('section.agent-failing .failing-table tbody tr');
+  assertEq(await page.inputValue('#agents-agent'), target.key, 'picker shows the agent');
+  await screenshot('agent-tools');
+  return { agent: target.key, sub_agent: Boolean(sub), tools: body.groups.map((g) => g.key), failing: bad.length };
+});
+
+await step('conversations page lists the server\'s grouping', async () => {
+  const isConversations = (r) => new URL(r.url()).pathname === '/api/v1/conversations';
+  const [response] = await Promise.all([page.waitForResponse(isConversations), page.goto(`${base}/conversations`)]);
+  const body = await response.json();
+  if (!body.conversations.length) return 'no conversations in the data';
+  await page.waitForSelector('.conversations-table tbody tr');
+  const rows = await page.$$eval('.conversations-table tbody tr', (trs) => trs.map((tr) => [tr.dataset.conversation, tr.dataset.runs]));
+  assertEq(JSON.stringify(rows), JSON.stringify(body.conversations.map((c) => [c.conversation_id, String(c.runs)])), 'conversations and run counts');
+  const first = body.conversations[0];
   await screenshot('conversations');
-  await first.$eval('a', (a) => a.click());
-  await page.waitForURL(new RegExp(`/conversations/${encodeURIComponent(id)}`));
+  await page.click(`.conversations-table tbody tr[data-conversation="${first.conversation_id}"] a`);
+  await page.waitForURL(new RegExp(`/conversations/${encodeURIComponent(first.conversation_id)}`));
   await page.waitForSelector('.runs-table tbody tr');
-  assertEq(await page.$$eval('.runs-table tbody tr', (trs) => trs.length), expected.traces.length, 'runs in the conversation');
-  return { conversation: id, runs: expected.traces.length };
+  const runs = await page.$$eval('.runs-table tbody tr', (trs) => trs.length);
+  assert(runs >= Number(first.runs), `the conversation lists its ${first.runs} runs (got ${runs})`);
+  return { conversations: body.conversations.length, conversation: first.conversation_id, runs };
 });
 
 // Live updates: a run added while the page is open appears without a reload.
@@ -467,7 +556,7 @@ async function exportSpans(spans) {
 }
 
 /** A generated run of `count` spans: an agent root, workflow steps of ten, mixed kinds below. */
-function generatedRun(count, name) {
+function generatedRun(count, name, agent = 'ui-e2e') {
   const traceId = randomBytes(16).toString('hex');
   const now = BigInt(Date.now()) * 1_000_000n - BigInt(count) * 1_000_000n;
   const mk = (spanId, parent, n, start, end, attributes) => ({
@@ -476,7 +565,7 @@ function generatedRun(count, name) {
   });
   const rootId = randomBytes(8).toString('hex');
   const spans = [mk(rootId, null, name, now, now + BigInt(count) * 1_000_000n,
-    [attr('gen_ai.operation.name', 'invoke_agent'), attr('gen_ai.agent.name', 'ui-e2e')])];
+    [attr('gen_ai.operation.name', 'invoke_agent'), attr('gen_ai.agent.name', agent)])];
   let step = rootId;
   for (let i = 1; i < count; i++) {
     const t = now + BigInt(i) * 1_000_000n;
@@ -493,14 +582,18 @@ function generatedRun(count, name) {
   return { traceId, spans };
 }
 
-/** Waits until the API lists `traceId` with `spans` spans (ingest and indexing are asynchronous). */
-async function waitIndexed(traceId, spans, timeoutMs = 120_000) {
+/**
+ * Waits until the API lists `traceId` with `spans` spans (ingest and indexing are asynchronous).
+ * Polls the trace list filtered by the run's agent: summaries only, so waiting for a huge run does
+ * not download it again and again.
+ */
+async function waitIndexed(traceId, spans, agent = 'ui-e2e', timeoutMs = 120_000) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const r = await fetch(`${base}/api/v1/traces/${traceId}`);
+    const r = await fetch(`${base}/api/v1/traces?agent=${encodeURIComponent(agent)}&limit=1000`);
     if (r.ok) {
       const d = await r.json();
-      if (d.spans.length >= spans) return;
+      if (d.traces.some((t) => t.trace_id === traceId && Number(t.span_count) >= spans)) return;
     } else {
       await r.body?.cancel();
     }
@@ -631,9 +724,21 @@ if (!perfId) {
   });
 }
 
-const hugeId = process.env.CAIRN_PERF_HUGE_TRACE_ID ?? mockInfo?.huge_trace_id ?? null;
+let hugeId = process.env.CAIRN_PERF_HUGE_TRACE_ID ?? mockInfo?.huge_trace_id ?? null;
+if (!hugeId && otlpUrl) {
+  // A real 100,000-span run through the real pipeline (OTLP, ledger, index, trace API).
+  await step('send a generated 100,000-span run over OTLP', async () => {
+    const { traceId, spans } = generatedRun(100_000, 'invoke_agent ui-e2e-100k', 'ui-e2e-100k');
+    const t0 = Date.now();
+    await exportSpans(spans);
+    const sent = Date.now() - t0;
+    await waitIndexed(traceId, spans.length, 'ui-e2e-100k', 240_000);
+    hugeId = traceId;
+    return `${traceId}: sent in ${sent} ms, indexed after ${Date.now() - t0} ms`;
+  });
+}
 if (!hugeId) {
-  skip('100,000-span run stays usable', 'no 100,000-span trace; set CAIRN_PERF_HUGE_TRACE_ID');
+  skip('100,000-span run stays usable', 'no 100,000-span trace; set CAIRN_PERF_HUGE_TRACE_ID, or CAIRN_OTLP_URL to send one');
 } else {
   await step('100,000-span run stays usable', async () => {
     const r = await renderOnce(hugeId);

@@ -63,6 +63,7 @@ const spansByTrace = new Map(); // trace_id -> span JSON objects
 const logsByTrace = new Map(); // trace_id -> log records not attached to a span
 const ledger = []; // Buffer entries
 const NOW_NS = BigInt(Date.now()) * 1_000_000n;
+const STARTED_AT = Date.now() / 1000;
 
 /** Half the timestamps are JSON numbers, half decimal strings: the UI must take both. */
 const ts = (ns, asString) => (asString ? ns.toString() : Number(ns));
@@ -76,6 +77,7 @@ function addTrace(traceId, spans, logs = []) {
   logsByTrace.set(traceId, logs);
   summaries = null;
   treeCache.clear();
+  ownersCache.clear();
 }
 
 function span(fields) {
@@ -113,7 +115,8 @@ function demoRun(traceId, start, index) {
       attributes: {
         'gen_ai.operation.name': 'chat', 'gen_ai.provider.name': provider, 'gen_ai.request.model': model,
         'gen_ai.response.model': `${model}-2025-01-01`, 'gen_ai.usage.input_tokens': inTok, 'gen_ai.usage.output_tokens': outTok,
-        'gen_ai.usage.cost': Number(((inTok * 2.5 + outTok * 10) / 1e6).toFixed(6)),
+        // Only the first call reports its cost, as few senders do: the UI estimates the others.
+        ...(step === 0 ? { 'gen_ai.usage.cost': Number(((inTok * 2.5 + outTok * 10) / 1e6).toFixed(6)) } : {}),
         'gen_ai.response.finish_reasons': ['tool_call'],
         'gen_ai.input.messages': JSON.stringify([{ role: 'user', parts: [{ type: 'text', content: userText }] }]),
         'gen_ai.output.messages': JSON.stringify([{ role: 'assistant', parts: [{ type: 'reasoning', content: 'I should call a tool.' }, { type: 'tool_call', id: `call_${step}`, name: 'web_search', arguments: { query: userText } }], finish_reason: 'tool_call' }]),
@@ -286,7 +289,13 @@ function strictParams(searchParams, allowed) {
 }
 
 const KINDS = ['agent', 'workflow', 'llm', 'tool', 'retrieval', 'reasoning', 'decision', 'guardrail', 'evaluation', 'memory', 'other'];
-const TRACE_PARAMS = ['agent', 'status', 'kind', 'tool', 'model', 'conversation', 'q', 'since', 'until', 'min_duration_ms', 'limit', 'cursor'];
+const TRACE_PARAMS = ['agent', 'status', 'kind', 'tool', 'model', 'conversation', 'q', 'since', 'until', 'min_duration_ms', 'limit', 'cursor', 'sort', 'order'];
+const SORT_KEYS = {
+  start: (t) => BigInt(t.start_unix_nano),
+  duration: (t) => BigInt(t.duration_ns),
+  tokens: (t) => BigInt(t.input_tokens) + BigInt(t.output_tokens),
+  errors: (t) => BigInt(t.error_count),
+};
 
 function searchable(s) {
   const a = s.attributes ?? {};
@@ -303,10 +312,16 @@ function listTraces(searchParams) {
   const since = p.since ? parseTime(p.since) : null;
   const until = p.until ? parseTime(p.until) : null;
   const limit = Math.min(1000, Math.max(1, Number(p.limit ?? 50)));
+  const sort = p.sort ?? 'start';
+  if (!SORT_KEYS[sort]) throw new BadRequest(`query parameter "sort": unknown value, expected start|duration|tokens|errors, got ${JSON.stringify(p.sort)}`);
+  const order = p.order ?? 'desc';
+  if (!['desc', 'asc'].includes(order)) throw new BadRequest(`query parameter "order": unknown value, expected desc|asc, got ${JSON.stringify(p.order)}`);
   let offset = 0;
   if (p.cursor) {
-    offset = Number(Buffer.from(p.cursor, 'base64url').toString());
+    const [o, s2, d2] = Buffer.from(p.cursor, 'base64url').toString().split(':');
+    offset = Number(o);
     if (!Number.isInteger(offset) || offset < 0) throw new BadRequest('invalid cursor');
+    if (s2 !== sort || d2 !== order) throw new BadRequest('invalid cursor: the cursor belongs to another sort or order');
   }
   const q = p.q?.toLowerCase();
   const matches = allSummaries().filter((t) => {
@@ -324,10 +339,16 @@ function listTraces(searchParams) {
     if (q && (spans.length > 1000 || !any((s) => searchable(s).includes(q)))) return false;
     return true;
   });
+  const key = SORT_KEYS[sort];
+  const sign = order === 'asc' ? 1 : -1;
+  matches.sort((a, b) => {
+    const x = key(a); const y = key(b);
+    return ((x < y ? -1 : x > y ? 1 : 0) || (a.trace_id < b.trace_id ? -1 : a.trace_id > b.trace_id ? 1 : 0)) * sign;
+  });
   const page = matches.slice(offset, offset + limit).map((t) => (
     // Strings for some numbers: the UI must accept both encodings.
     t.span_count % 2 ? { ...t, start_unix_nano: String(t.start_unix_nano) } : t));
-  const next = offset + limit < matches.length ? Buffer.from(String(offset + limit)).toString('base64url') : null;
+  const next = offset + limit < matches.length ? Buffer.from(`${offset + limit}:${sort}:${order}`).toString('base64url') : null;
   return { traces: page, next_cursor: next };
 }
 
@@ -337,8 +358,67 @@ function percentile(sorted, p) {
   return sorted[rank - 1];
 }
 
+/** The agent each span belongs to: the nearest span, itself or an ancestor, naming one. */
+const ownersCache = new Map();
+function ownerAgents(spans) {
+  if (ownersCache.has(spans)) return ownersCache.get(spans);
+  const byId = new Map(spans.map((s, i) => [s.span_id, i]));
+  const out = spans.map((s) => s.attributes?.['gen_ai.agent.name'] ?? undefined);
+  const resolve = (i) => {
+    const seen = new Set();
+    let at = i;
+    while (at !== undefined && !seen.has(at)) {
+      if (out[at] !== undefined && out[at] !== null) return out[at];
+      seen.add(at);
+      at = spans[at].parent_span_id ? byId.get(spans[at].parent_span_id) : undefined;
+    }
+    return null;
+  };
+  const owners = spans.map((_, i) => resolve(i));
+  ownersCache.set(spans, owners);
+  return owners;
+}
+
+function conversations(searchParams) {
+  const p = strictParams(searchParams, ['since', 'until', 'limit', 'cursor']);
+  if (p.limit !== undefined && !/^[1-9]\d*$/.test(p.limit)) throw new BadRequest('query parameter "limit" must be at least 1');
+  const since = p.since ? parseTime(p.since) : null;
+  const until = p.until ? parseTime(p.until) : null;
+  const limit = Math.min(1000, Number(p.limit ?? 50));
+  const offset = p.cursor ? Number(Buffer.from(p.cursor, 'base64url').toString()) : 0;
+  if (!Number.isInteger(offset) || offset < 0) throw new BadRequest('invalid cursor');
+  const groups = new Map();
+  for (const t of allSummaries()) {
+    const start = BigInt(t.start_unix_nano);
+    if ((since !== null && start < since) || (until !== null && start >= until)) continue;
+    const spans = spansByTrace.get(t.trace_id);
+    const ids = new Set(spans.map((s) => s.attributes?.['gen_ai.conversation.id']).filter(Boolean));
+    for (const id of ids) {
+      if (!groups.has(id)) groups.set(id, { conversation_id: id, runs: 0, first_start_unix_nano: null, last_start_unix_nano: null, last_end_unix_nano: 0, input_tokens: 0, output_tokens: 0, error_count: 0, failed_runs: 0, agents: new Set() });
+      const g = groups.get(id);
+      g.runs++;
+      const s0 = Number(t.start_unix_nano);
+      g.first_start_unix_nano = g.first_start_unix_nano === null ? s0 : Math.min(g.first_start_unix_nano, s0);
+      g.last_start_unix_nano = g.last_start_unix_nano === null ? s0 : Math.max(g.last_start_unix_nano, s0);
+      g.last_end_unix_nano = Math.max(g.last_end_unix_nano, s0 + t.duration_ns);
+      g.input_tokens += t.input_tokens; g.output_tokens += t.output_tokens;
+      g.error_count += t.error_count; g.failed_runs += t.error_count ? 1 : 0;
+      for (const s of spans) if (s.attributes?.['gen_ai.agent.name']) g.agents.add(s.attributes['gen_ai.agent.name']);
+    }
+  }
+  const all = [...groups.values()].map((g) => ({ ...g, agents: [...g.agents].sort() }))
+    .sort((a, b) => b.last_start_unix_nano - a.last_start_unix_nano || (a.conversation_id < b.conversation_id ? 1 : -1));
+  const page = all.slice(offset, offset + limit);
+  return { conversations: page, next_cursor: offset + limit < all.length ? Buffer.from(String(offset + limit)).toString('base64url') : null };
+}
+
+/** A small price table, like the server's default (USD per million tokens). */
+const PRICES = { currency: 'USD', unit: 'per million tokens', match: 'exact model name, else the longest key that prefixes it',
+  models: { 'gpt-4o': { input_per_mtok_usd: 2.5, output_per_mtok_usd: 10 }, 'gpt-4o-mini': { input_per_mtok_usd: 0.15, output_per_mtok_usd: 0.6 },
+    'claude-sonnet-4': { input_per_mtok_usd: 3, output_per_mtok_usd: 15 } } };
+
 function stats(searchParams) {
-  const p = strictParams(searchParams, ['since', 'until', 'group_by']);
+  const p = strictParams(searchParams, ['since', 'until', 'group_by', 'agent']);
   const groupBy = p.group_by ?? 'agent';
   if (!['agent', 'tool', 'model'].includes(groupBy)) throw new BadRequest('query parameter "group_by": unknown value, expected agent|tool|model');
   const since = p.since ? parseTime(p.since) : null;
@@ -350,16 +430,36 @@ function stats(searchParams) {
     const g = groups.get(key);
     g.durs.push(dur); g.errors += err ? 1 : 0; g.inTok += inTok; g.outTok += outTok;
   };
-  if (groupBy === 'agent') {
-    for (const t of allSummaries()) if (t.agent && inWindow(BigInt(t.start_unix_nano))) add(t.agent, t.duration_ns, t.status === 'error', t.input_tokens, t.output_tokens);
-  } else {
-    for (const spans of spansByTrace.values()) {
-      for (const s of spans) {
+  // Like the server: every span belongs to its nearest named agent (itself or an ancestor).
+  for (const [traceId, spans] of spansByTrace) {
+    const agentOf = ownerAgents(spans);
+    if (groupBy === 'agent') {
+      const summary = allSummaries().find((t) => t.trace_id === traceId);
+      if (!inWindow(BigInt(summary.start_unix_nano))) continue;
+      const parts = new Map();
+      spans.forEach((s, i) => {
+        const a = agentOf[i];
+        if (!a || (p.agent && a !== p.agent)) return;
+        if (!parts.has(a)) parts.set(a, { start: null, end: null, failed: false, llmIn: 0, llmOut: 0, llm: false, otherIn: 0, otherOut: 0 });
+        const part = parts.get(a);
+        if (s.attributes['gen_ai.agent.name'] === a) {
+          const st = n(s.start_unix_nano); const en = n(s.end_unix_nano);
+          if (part.start === null || st < part.start) part.start = st;
+          if (part.end === null || en > part.end) part.end = en;
+        }
+        part.failed ||= isErr(s);
+        const inTok = s.attributes['gen_ai.usage.input_tokens']; const outTok = s.attributes['gen_ai.usage.output_tokens'];
+        if (s.kind === 'llm' && (inTok !== undefined || outTok !== undefined)) { part.llmIn += inTok ?? 0; part.llmOut += outTok ?? 0; part.llm = true; } else { part.otherIn += inTok ?? 0; part.otherOut += outTok ?? 0; }
+      });
+      for (const [a, part] of parts) add(a, Number(part.end - part.start), part.failed, part.llm ? part.llmIn : part.otherIn, part.llm ? part.llmOut : part.otherOut);
+    } else {
+      spans.forEach((s, i) => {
+        if (p.agent && agentOf[i] !== p.agent) return;
         const key = groupBy === 'tool' ? (s.kind === 'tool' ? s.attributes['gen_ai.tool.name'] : null)
           : (s.attributes['gen_ai.response.model'] ?? s.attributes['gen_ai.request.model']);
-        if (!key || !inWindow(n(s.start_unix_nano))) continue;
+        if (!key || !inWindow(n(s.start_unix_nano))) return;
         add(key, Number(n(s.end_unix_nano) - n(s.start_unix_nano)), isErr(s), s.attributes['gen_ai.usage.input_tokens'] ?? 0, s.attributes['gen_ai.usage.output_tokens'] ?? 0);
-      }
+      });
     }
   }
   const out = [...groups.values()].map((g) => {
@@ -495,9 +595,19 @@ async function handle(req, res) {
       return send(res, 200, detailCache.get(id));
     }
     if (p === '/api/v1/stats') return sendJson(res, 200, stats(u.searchParams));
+    if (p === '/api/v1/conversations') return sendJson(res, 200, conversations(u.searchParams));
+    if (p === '/api/v1/prices') {
+      strictParams(u.searchParams, []);
+      return sendJson(res, 200, PRICES);
+    }
     if (p === '/api/v1/audit/checkpoint' || p === '/tlog/checkpoint') return send(res, 200, checkpoint(), 'text/plain; charset=utf-8');
     if (p === '/api/v1/audit/key') return send(res, 200, `${VKEY}\n`, 'text/plain; charset=utf-8');
-    if (p === '/api/v1/audit/verification') return send(res, 200, JSON.stringify({ status: 'pending', runs: 0, last: null }), 'application/json');
+    if (p === '/api/v1/audit/verification') {
+      // The mock's log is built in memory and consistent: report one passed whole-ledger run.
+      const last = { ok: true, finished_at: STARTED_AT, duration_seconds: 0.05, entries: ledger.length, checkpoints: 1,
+        latest_checkpoint_size: ledger.length, problems: 0, first_problem: null, warnings: 0 };
+      return sendJson(res, 200, { status: 'ok', runs: 1, last });
+    }
     if (p === '/api/v1/audit/proof') {
       const bundle = proof(u.searchParams);
       if (bundle === null) return apiError(res, 404, 'not_found', `entry does not exist (the ledger has ${ledger.length} entries)`);

@@ -88,7 +88,8 @@ test('totals count LLM usage once, errors, tool calls and cost', () => {
   });
   assert.deepEqual(
     { ...t.totals, agents: t.totals.agents.join() },
-    { duration: 100, spans: 5, inputTokens: 30, outputTokens: 6, cost: 0.5, toolCalls: 1, llmCalls: 2, errors: 2, agents: 'planner', conversation: 'c-1' },
+    // llm2 reports usage but names no model: without a price table it stays unpriced.
+    { duration: 100, spans: 5, inputTokens: 30, outputTokens: 6, cost: 0.5, costEstimated: 0, unpriced: ['unknown model'], toolCalls: 1, llmCalls: 2, errors: 2, agents: 'planner', conversation: 'c-1' },
   );
 });
 
@@ -190,4 +191,63 @@ test('bundles: signed and included passes; tampering fails', async () => {
   const noEntry = await verifyBundle(l.bundle(0), l.vkey, null);
   assert.equal(noEntry.ok, null, 'inclusion not checked without the entry');
   assert.equal((await verifyBundle('garbage', l.vkey, null)).ok, false);
+});
+
+test('prices: exact model name, else the longest prefix key', async () => {
+  const { priceOf } = await import('../../crates/cairn-ui/assets/assets/js/model.js');
+  const table = {
+    'gpt-4o': { input_per_mtok_usd: 2.5, output_per_mtok_usd: 10 },
+    'gpt-4o-mini': { input_per_mtok_usd: 0.15, output_per_mtok_usd: 0.6 },
+    broken: { input_per_mtok_usd: 'x', output_per_mtok_usd: 1 },
+  };
+  assert.equal(priceOf(table, 'gpt-4o').key, 'gpt-4o');
+  assert.equal(priceOf(table, 'gpt-4o-mini-2024-07-18').key, 'gpt-4o-mini');
+  assert.equal(priceOf(table, 'gpt-4o-2024-08-06').key, 'gpt-4o');
+  assert.equal(priceOf(table, 'o3-mini'), null);
+  assert.equal(priceOf(table, 'broken'), null);
+  assert.equal(priceOf(null, 'gpt-4o'), null);
+  assert.equal(priceOf(table, ''), null);
+});
+
+test('LLM cost: the attribute wins, else an estimate, else the unpriced model', async () => {
+  const { llmCost, totals } = await import('../../crates/cairn-ui/assets/assets/js/model.js');
+  const table = { 'gpt-4o': { input_per_mtok_usd: 2.5, output_per_mtok_usd: 10 } };
+  const usage = { 'gen_ai.usage.input_tokens': 1_000_000, 'gen_ai.usage.output_tokens': 500_000 };
+  assert.deepEqual(llmCost({ ...usage, 'gen_ai.request.model': 'gpt-4o', 'gen_ai.usage.cost': 0.5 }, table), { usd: 0.5, estimated: false });
+  const est = llmCost({ ...usage, 'gen_ai.request.model': 'o3', 'gen_ai.response.model': 'gpt-4o-2024-08-06' }, table);
+  assert.equal(est.estimated, true);
+  assert.equal(est.usd, 7.5);
+  assert.equal(est.price.key, 'gpt-4o');
+  assert.deepEqual(llmCost({ ...usage, 'gen_ai.request.model': 'o3-mini' }, table), { usd: null, unpriced: 'o3-mini' });
+  assert.deepEqual(llmCost({ 'gen_ai.request.model': 'gpt-4o' }, table), { usd: null, unpriced: null });
+  // Run totals: one explicit cost, one estimate, one unpriced call; non-LLM spans never count.
+  const node = (kind, attributes) => ({ kind, error: false, raw: { attributes } });
+  const t = totals([
+    node('llm', { ...usage, 'gen_ai.request.model': 'gpt-4o', 'cairn.cost.usd': 1 }),
+    node('llm', { ...usage, 'gen_ai.request.model': 'gpt-4o' }),
+    node('llm', { ...usage, 'gen_ai.request.model': 'o3-mini' }),
+    node('agent', { ...usage, 'gen_ai.request.model': 'gpt-4o' }),
+  ], 10, table);
+  assert.equal(t.cost, 8.5);
+  assert.equal(t.costEstimated, 1);
+  assert.deepEqual(t.unpriced, ['o3-mini']);
+  // Without a table only cost attributes count.
+  const bare = totals([node('llm', { ...usage, 'gen_ai.request.model': 'gpt-4o' })], 10, null);
+  assert.equal(bare.cost, null);
+  assert.deepEqual(bare.unpriced, ['gpt-4o']);
+});
+
+test('traces order matches the server: key, then trace id, same direction', async () => {
+  const { compare } = await import('../../crates/cairn-ui/assets/assets/js/traces.js');
+  const rows = [
+    { trace_id: 'b', startNs: 1n, duration_ns: 5, input_tokens: 1, output_tokens: 1, error_count: 0 },
+    { trace_id: 'a', startNs: 2n, duration_ns: 5, input_tokens: 3, output_tokens: '0', error_count: 2 },
+    { trace_id: 'c', startNs: 3n, duration_ns: '9', input_tokens: 0, output_tokens: 0, error_count: 0 },
+  ];
+  const ids = (key, dir) => [...rows].sort(compare(key, dir)).map((r) => r.trace_id).join('');
+  assert.equal(ids('start', 'desc'), 'cab');
+  assert.equal(ids('duration', 'desc'), 'cba');
+  assert.equal(ids('duration', 'asc'), 'abc');
+  assert.equal(ids('tokens', 'desc'), 'abc');
+  assert.equal(ids('errors', 'asc'), 'bca');
 });

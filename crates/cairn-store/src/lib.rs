@@ -38,7 +38,7 @@
 //! | `spans` | `ledger_index`, unique (`trace_id`, `span_id`, `project`) | `project`, ids, parent, name, agent `kind`, `start_ns`/`end_ns`, `status_code` (0 unset, 1 ok, 2 error), `status_message`, `is_error`, `agent`/`tool`/`model`/`conversation` (filter columns), `input_tokens`/`output_tokens`, `attributes` (JSON object), `events` (JSON array) |
 //! | `logs` | `ledger_index` | `project`, optional `trace_id`/`span_id`, times, severity, `event_name`, `body` (JSON), `attributes` (JSON object) |
 //! | `traces` | (`trace_id`, `project`) | per-trace summary: first start, last end, span/error/tool-call counts, token sums (LLM spans with usage separately from others), root name and rank, agent name and rank; generated `duration_ns`, `input_tokens`, `output_tokens` |
-//! | `trace_facets` | (`facet`, `value`, `trace_id`, `project`) | the distinct agents (1), agent kinds (2), tools (3), models (4) and conversations (5) each trace mentions, for the list filters |
+//! | `trace_facets` | (`facet`, `value`, `trace_id`, `project`) | the distinct agents (1), agent kinds (2), tools (3), models (4) and conversations (5) each trace mentions, for the list filters and the conversation grouping |
 //! | `search` | `rowid` = ledger index | contentless FTS5 (`unicode61`, diacritics folded, `contentless_delete`): columns `reasoning`, `tool_io`, `messages`, `errors` of a span or log record |
 //!
 //! Log records carrying trace and span ids are attached to that span at query time (the span may
@@ -54,6 +54,7 @@
 //! also drop tables and reset the cursor, and the collector then rebuilds from the ledger.
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
+mod conversations;
 mod erase;
 mod error;
 mod extract;
@@ -71,12 +72,13 @@ use cairn_model::{Record, TraceId};
 use rusqlite::{Connection, OpenFlags};
 use serde::{Deserialize, Serialize};
 
+pub use conversations::{ConversationPage, ConversationQuery, ConversationSummary};
 pub use erase::{EraseReport, ErasedRow, SUBJECT_KEY_ATTRIBUTE};
 pub use error::StoreError;
 pub use extract::DEFAULT_PROJECT;
 pub use query::{
-    DEFAULT_LIMIT, EventDetail, LogDetail, MAX_LIMIT, SpanDetail, StatusFilter, TraceDetail,
-    TracePage, TraceQuery, TraceStatus, TraceSummary, UnknownValue,
+    DEFAULT_LIMIT, EventDetail, LogDetail, MAX_LIMIT, SortOrder, SpanDetail, StatusFilter,
+    TraceDetail, TracePage, TraceQuery, TraceSort, TraceStatus, TraceSummary, UnknownValue,
 };
 pub use retention::{ProjectSelection, RetentionReport};
 pub use stats::{GroupBy, GroupStats, StatsQuery, StatsReport};
@@ -200,7 +202,8 @@ pub struct IndexStatus {
 /// Every query takes `project`: `Some(p)` sees only rows of project `p` (another project's trace
 /// is indistinguishable from one that does not exist); `None` sees every project.
 impl Reader {
-    /// One page of trace summaries matching `query`, newest start first.
+    /// One page of trace summaries matching `query`, in its sort order (default: newest start
+    /// first).
     pub fn list_traces(
         &self,
         project: Option<&str>,
@@ -217,6 +220,16 @@ impl Reader {
         trace_id: &TraceId,
     ) -> Result<Option<TraceDetail>, StoreError> {
         query::get_trace(&self.conn, project, trace_id)
+    }
+
+    /// Runs grouped by conversation id, most recently active first (see the `conversations`
+    /// module docs).
+    pub fn list_conversations(
+        &self,
+        project: Option<&str>,
+        query: &ConversationQuery,
+    ) -> Result<ConversationPage, StoreError> {
+        conversations::list_conversations(&self.conn, project, query)
     }
 
     /// Aggregates per agent, tool or model (see [`GroupBy`] for what each counts).

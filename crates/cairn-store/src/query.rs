@@ -81,11 +81,103 @@ pub struct TraceQuery {
     pub min_duration_ms: Option<u64>,
     /// Page size: [`DEFAULT_LIMIT`] when unset, clamped to `1..=`[`MAX_LIMIT`].
     pub limit: Option<usize>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page (of the same sort and order).
     pub cursor: Option<String>,
+    /// The column traces are ordered by.
+    pub sort: TraceSort,
+    /// Descending (the default) or ascending.
+    pub order: SortOrder,
 }
 
-/// One page of traces, newest start first.
+/// What [`TraceQuery`] orders by; ties are broken by trace id in the same direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TraceSort {
+    /// Earliest span start.
+    #[default]
+    Start,
+    /// Trace duration (first span start to last span end).
+    Duration,
+    /// Input plus output tokens.
+    Tokens,
+    /// Number of failed spans.
+    Errors,
+}
+
+impl TraceSort {
+    /// The SQL expression over the `traces` table this sort orders by (never NULL).
+    fn column(self) -> &'static str {
+        match self {
+            Self::Start => "start_ns",
+            Self::Duration => "duration_ns",
+            // min(): the sum of two saturated counts would overflow to a REAL.
+            Self::Tokens => "min(input_tokens + output_tokens, 9223372036854775807)",
+            Self::Errors => "error_count",
+        }
+    }
+
+    /// The sort key of a summary, as stored (saturated to `i64`).
+    fn key_of(self, t: &TraceSummary) -> i64 {
+        match self {
+            Self::Start => to_sql_int(t.start_unix_nano),
+            Self::Duration => to_sql_int(t.duration_ns),
+            Self::Tokens => to_sql_int(t.input_tokens.saturating_add(t.output_tokens)),
+            Self::Errors => to_sql_int(t.error_count),
+        }
+    }
+
+    fn code(self) -> u8 {
+        match self {
+            Self::Start => 0,
+            Self::Duration => 1,
+            Self::Tokens => 2,
+            Self::Errors => 3,
+        }
+    }
+}
+
+impl FromStr for TraceSort {
+    type Err = UnknownValue;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "start" => Ok(Self::Start),
+            "duration" => Ok(Self::Duration),
+            "tokens" => Ok(Self::Tokens),
+            "errors" => Ok(Self::Errors),
+            _ => Err(UnknownValue {
+                expected: "start|duration|tokens|errors",
+            }),
+        }
+    }
+}
+
+/// Direction of [`TraceQuery::sort`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SortOrder {
+    /// Largest first.
+    #[default]
+    Desc,
+    /// Smallest first.
+    Asc,
+}
+
+impl FromStr for SortOrder {
+    type Err = UnknownValue;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "desc" => Ok(Self::Desc),
+            "asc" => Ok(Self::Asc),
+            _ => Err(UnknownValue {
+                expected: "desc|asc",
+            }),
+        }
+    }
+}
+
+/// One page of traces, in the query's sort order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TracePage {
     /// The traces of this page.
@@ -229,34 +321,83 @@ impl LogDetail {
     }
 }
 
-/// Keyset position: traces strictly after (older than) this one.
+/// Keyset position: traces strictly after this one in the page's sort order.
+///
+/// Encoding: for the default order (start, descending) 48 hex characters, the start as 8
+/// big-endian bytes then the trace id (the format older servers issued). For any other order 52
+/// hex characters: one byte naming the sort (0 start, 1 duration, 2 tokens, 3 errors), one byte
+/// the order (0 desc, 1 asc), the key as 8 big-endian bytes, then the trace id. A cursor of
+/// another order is refused, so a client cannot silently skip or repeat rows by changing the sort
+/// while paging.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct PageCursor {
-    start: i64,
+    sort: TraceSort,
+    order: SortOrder,
+    key: i64,
     trace_id: TraceId,
 }
 
 impl PageCursor {
-    /// 48 hex characters: the start as 8 big-endian bytes, then the trace id.
     fn encode(&self) -> String {
-        let mut bytes = [0u8; 24];
-        bytes[..8].copy_from_slice(&self.start.to_be_bytes());
-        bytes[8..].copy_from_slice(&self.trace_id.0);
+        let mut bytes = Vec::with_capacity(26);
+        if (self.sort, self.order) != (TraceSort::Start, SortOrder::Desc) {
+            bytes.push(self.sort.code());
+            bytes.push(u8::from(self.order == SortOrder::Asc));
+        }
+        bytes.extend_from_slice(&self.key.to_be_bytes());
+        bytes.extend_from_slice(&self.trace_id.0);
         hex::encode(bytes)
     }
 
-    fn decode(s: &str) -> Result<Self, StoreError> {
-        let mut bytes = [0u8; 24];
-        hex::decode_to_slice(s, &mut bytes)
-            .map_err(|_| StoreError::InvalidCursor("expected 48 hex characters"))?;
-        let (start, trace) = bytes.split_at(8);
-        let start = i64::from_be_bytes(start.try_into().unwrap_or_default());
-        if start < 0 {
-            return Err(StoreError::InvalidCursor("negative start time"));
+    fn decode(s: &str, sort: TraceSort, order: SortOrder) -> Result<Self, StoreError> {
+        let bytes = match s.len() {
+            48 | 52 => hex::decode(s).map_err(|_| StoreError::InvalidCursor("not hex"))?,
+            _ => {
+                return Err(StoreError::InvalidCursor(
+                    "expected 48 or 52 hex characters",
+                ));
+            }
+        };
+        let (header, rest) = bytes.split_at(bytes.len() - 24);
+        let (found_sort, found_order) = match header {
+            [] => (TraceSort::Start, SortOrder::Desc),
+            [s, o] => {
+                let sort = [
+                    TraceSort::Start,
+                    TraceSort::Duration,
+                    TraceSort::Tokens,
+                    TraceSort::Errors,
+                ]
+                .into_iter()
+                .find(|x| x.code() == *s)
+                .ok_or(StoreError::InvalidCursor("unknown sort"))?;
+                let order = match o {
+                    0 => SortOrder::Desc,
+                    1 => SortOrder::Asc,
+                    _ => return Err(StoreError::InvalidCursor("unknown order")),
+                };
+                (sort, order)
+            }
+            _ => return Err(StoreError::InvalidCursor("bad length")),
+        };
+        if (found_sort, found_order) != (sort, order) {
+            return Err(StoreError::InvalidCursor(
+                "the cursor belongs to another sort or order",
+            ));
+        }
+        let (key, trace) = rest.split_at(8);
+        let key = i64::from_be_bytes(key.try_into().unwrap_or_default());
+        if key < 0 {
+            return Err(StoreError::InvalidCursor("negative sort key"));
         }
         let trace_id = ids::trace_id_from_blob(trace)
             .map_err(|_| StoreError::InvalidCursor("bad trace id"))?;
-        Ok(Self { start, trace_id })
+        Ok(Self {
+            sort,
+            order,
+            key,
+            trace_id,
+        })
     }
 }
 
@@ -338,16 +479,21 @@ pub(crate) fn list_traces(
             );
         }
     }
+    let column = query.sort.column();
+    let (cmp, dir) = match query.order {
+        SortOrder::Desc => ("<", "DESC"),
+        SortOrder::Asc => (">", "ASC"),
+    };
     if let Some(cursor) = &query.cursor {
-        let cursor = PageCursor::decode(cursor)?;
+        let cursor = PageCursor::decode(cursor, query.sort, query.order)?;
         sql += &format!(
-            " AND (start_ns, trace_id) < ({}, {})",
-            b.arg(cursor.start),
+            " AND ({column}, trace_id) {cmp} ({}, {})",
+            b.arg(cursor.key),
             b.arg(cursor.trace_id.0.to_vec())
         );
     }
     sql += &format!(
-        " ORDER BY start_ns DESC, trace_id DESC LIMIT {}",
+        " ORDER BY {column} {dir}, trace_id {dir} LIMIT {}",
         b.arg(i64::try_from(limit + 1).unwrap_or(i64::MAX))
     );
 
@@ -384,7 +530,9 @@ pub(crate) fn list_traces(
     let next_cursor = match traces.last() {
         Some(last) if more => Some(
             PageCursor {
-                start: to_sql_int(last.start_unix_nano),
+                sort: query.sort,
+                order: query.order,
+                key: query.sort.key_of(last),
                 trace_id: last.trace_id,
             }
             .encode(),
@@ -575,17 +723,40 @@ mod tests {
     #[test]
     fn cursor_round_trips_and_rejects_garbage() {
         let c = PageCursor {
-            start: 1_700_000_000_123_456_789,
+            sort: TraceSort::Start,
+            order: SortOrder::Desc,
+            key: 1_700_000_000_123_456_789,
             trace_id: TraceId([7; 16]),
         };
-        assert_eq!(PageCursor::decode(&c.encode()).ok(), Some(c));
+        assert_eq!(c.encode().len(), 48);
+        let (sort, order) = (TraceSort::Start, SortOrder::Desc);
+        assert_eq!(PageCursor::decode(&c.encode(), sort, order).ok(), Some(c));
+        let d = PageCursor {
+            sort: TraceSort::Errors,
+            order: SortOrder::Asc,
+            key: 3,
+            trace_id: TraceId([9; 16]),
+        };
+        assert_eq!(d.encode().len(), 52);
+        let (sort, order) = (TraceSort::Errors, SortOrder::Asc);
+        assert_eq!(PageCursor::decode(&d.encode(), sort, order).ok(), Some(d));
+        assert!(PageCursor::decode(&d.encode(), sort, SortOrder::Desc).is_err());
+        assert!(PageCursor::decode(&c.encode(), sort, order).is_err());
         for bad in ["", "zz", &"0".repeat(47), &"f".repeat(48), &"0".repeat(50)] {
-            let err = PageCursor::decode(bad).err();
+            let err = PageCursor::decode(bad, TraceSort::Start, SortOrder::Desc).err();
             assert!(
                 matches!(err, Some(StoreError::InvalidCursor(_))),
                 "{bad}: {err:?}"
             );
         }
+    }
+
+    #[test]
+    fn sort_and_order_parse() {
+        assert_eq!("duration".parse(), Ok(TraceSort::Duration));
+        assert_eq!("asc".parse(), Ok(SortOrder::Asc));
+        assert!("cost".parse::<TraceSort>().is_err());
+        assert!("ascending".parse::<SortOrder>().is_err());
     }
 
     #[test]

@@ -1111,6 +1111,7 @@ fn stats_match_a_naive_computation() {
                 group_by: GroupBy::Tool,
                 since: Some(T0),
                 until: Some(T0 + 4000 * MS),
+                agent: None,
             },
         )
         .expect("stats");

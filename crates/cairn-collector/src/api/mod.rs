@@ -6,7 +6,9 @@
 //! | `GET /`, any other path | the embedded web UI (`cairn-ui`; unknown pages fall back to `index.html`) |
 //! | `GET /api/v1/traces` | trace summaries, filtered and paged |
 //! | `GET /api/v1/traces/{trace_id}` | one trace with all its spans (404 when unknown) |
-//! | `GET /api/v1/stats` | aggregates per agent, tool or model |
+//! | `GET /api/v1/stats` | aggregates per agent, tool or model, optionally of one agent |
+//! | `GET /api/v1/conversations` | runs grouped by conversation id, paged |
+//! | `GET /api/v1/prices` | the model price table of `[metrics]` (read-only) |
 //! | `GET /api/v1/admin/access?since=…` | access records (`cairn.audit.access`), admin scope |
 //! | `GET /api/v1/audit/checkpoint` | latest signed checkpoint (`text/plain`) |
 //! | `GET /api/v1/audit/checkpoint/cosigned` | latest witness-cosigned checkpoint (`text/plain`) |
@@ -168,6 +170,8 @@ pub(crate) fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/traces", get(query::list_traces))
         .route("/api/v1/traces/{trace_id}", get(query::get_trace))
         .route("/api/v1/stats", get(query::stats))
+        .route("/api/v1/conversations", get(query::conversations))
+        .route("/api/v1/prices", get(query::prices))
         .route("/api/v1/admin/access", get(admin::access))
         .route("/api/v1/audit/checkpoint", get(audit::checkpoint))
         .route(

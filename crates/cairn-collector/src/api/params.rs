@@ -64,6 +64,21 @@ impl Params {
             .transpose()
     }
 
+    /// A value parsed with `FromStr`; the error names the parameter and what it accepts.
+    pub(crate) fn parsed<T>(&self, key: &str) -> Result<Option<T>, ApiError>
+    where
+        T: std::str::FromStr,
+        T::Err: std::fmt::Display,
+    {
+        self.string(key)
+            .map(|v| {
+                v.parse().map_err(|e| {
+                    ApiError::bad_request(format!("query parameter {key:?}: {e}, got {v:?}"))
+                })
+            })
+            .transpose()
+    }
+
     pub(crate) fn time(&self, key: &str, now: SystemTime) -> Result<Option<u64>, ApiError> {
         self.string(key)
             .map(|v| {

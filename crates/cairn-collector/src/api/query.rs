@@ -1,7 +1,9 @@
-//! `/api/v1/traces`, `/api/v1/traces/{trace_id}` and `/api/v1/stats`.
+//! `/api/v1/traces`, `/api/v1/traces/{trace_id}`, `/api/v1/stats`, `/api/v1/conversations` and
+//! `/api/v1/prices`.
 //!
 //! The store's result types serialize to exactly the documented JSON shapes; these handlers only
-//! parse parameters and map errors.
+//! parse parameters and map errors. Conversations list ids and aggregates, never span content, so
+//! they are not recorded as accesses.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -11,7 +13,8 @@ use axum::http::Uri;
 use axum::{Extension, Json};
 use cairn_model::{AgentKind, TraceId};
 use cairn_store::{
-    GroupBy, StatsQuery, StatsReport, StatusFilter, TraceDetail, TracePage, TraceQuery,
+    ConversationPage, ConversationQuery, GroupBy, SortOrder, StatsQuery, StatsReport, StatusFilter,
+    TraceDetail, TracePage, TraceQuery, TraceSort,
 };
 
 use super::ApiState;
@@ -33,9 +36,13 @@ const TRACE_PARAMS: &[&str] = &[
     "min_duration_ms",
     "limit",
     "cursor",
+    "sort",
+    "order",
 ];
 
-const STATS_PARAMS: &[&str] = &["since", "until", "group_by"];
+const CONVERSATION_PARAMS: &[&str] = &["since", "until", "limit", "cursor"];
+
+const STATS_PARAMS: &[&str] = &["since", "until", "group_by", "agent"];
 
 /// Builds the store query from the request's parameters.
 pub(crate) fn trace_query(uri: &Uri, now: SystemTime) -> Result<TraceQuery, ApiError> {
@@ -57,6 +64,8 @@ pub(crate) fn trace_query(uri: &Uri, now: SystemTime) -> Result<TraceQuery, ApiE
             })
         })
         .transpose()?;
+    let sort = p.parsed::<TraceSort>("sort")?.unwrap_or_default();
+    let order = p.parsed::<SortOrder>("order")?.unwrap_or_default();
     let limit: Option<usize> = p.number("limit")?;
     if limit == Some(0) {
         return Err(ApiError::bad_request(
@@ -76,6 +85,8 @@ pub(crate) fn trace_query(uri: &Uri, now: SystemTime) -> Result<TraceQuery, ApiE
         min_duration_ms: p.number("min_duration_ms")?,
         limit,
         cursor: p.string("cursor"),
+        sort,
+        order,
     })
 }
 
@@ -128,15 +139,9 @@ pub(crate) async fn stats(
 ) -> Result<Json<StatsReport>, ApiError> {
     let p = Params::parse(&uri, STATS_PARAMS)?;
     let now = SystemTime::now();
-    let group_by = p
-        .string("group_by")
-        .map(|s| {
-            s.parse::<GroupBy>()
-                .map_err(|e| ApiError::bad_request(format!("query parameter \"group_by\": {e}")))
-        })
-        .transpose()?
-        .unwrap_or_default();
+    let group_by = p.parsed::<GroupBy>("group_by")?.unwrap_or_default();
     let query = StatsQuery {
+        agent: p.string("agent"),
         group_by,
         since: p.time("since", now)?,
         until: p.time("until", now)?,
@@ -146,6 +151,60 @@ pub(crate) async fn stats(
         .with_reader(move |reader| reader.stats(project.as_deref(), &query))
         .await
         .map(Json)
+}
+
+/// Runs grouped by conversation id, most recently active first.
+pub(crate) async fn conversations(
+    State(state): State<Arc<ApiState>>,
+    Extension(principal): Extension<Principal>,
+    uri: Uri,
+) -> Result<Json<ConversationPage>, ApiError> {
+    let p = Params::parse(&uri, CONVERSATION_PARAMS)?;
+    let now = SystemTime::now();
+    let limit: Option<usize> = p.number("limit")?;
+    if limit == Some(0) {
+        return Err(ApiError::bad_request(
+            "query parameter \"limit\" must be at least 1",
+        ));
+    }
+    let query = ConversationQuery {
+        since: p.time("since", now)?,
+        until: p.time("until", now)?,
+        limit,
+        cursor: p.string("cursor"),
+    };
+    let project = principal.project_filter();
+    state
+        .with_reader(move |reader| reader.list_conversations(project.as_deref(), &query))
+        .await
+        .map(Json)
+}
+
+/// The model price table of `[metrics]` (read-only), for the UI's estimated costs.
+pub(crate) async fn prices(
+    State(state): State<Arc<ApiState>>,
+    uri: Uri,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    Params::parse(&uri, &[])?;
+    let table = &state.metrics.agents().config().price_table;
+    let models: std::collections::BTreeMap<&str, serde_json::Value> = table
+        .iter()
+        .map(|(model, price)| {
+            (
+                model.as_str(),
+                serde_json::json!({
+                    "input_per_mtok_usd": price.input_per_mtok_usd,
+                    "output_per_mtok_usd": price.output_per_mtok_usd,
+                }),
+            )
+        })
+        .collect();
+    Ok(Json(serde_json::json!({
+        "currency": "USD",
+        "unit": "per million tokens",
+        "match": "exact model name, else the longest key that prefixes it",
+        "models": models,
+    })))
 }
 
 #[cfg(test)]
@@ -165,6 +224,11 @@ mod tests {
         assert_eq!(q.limit, Some(10));
         assert_eq!(q.since, Some(3600 * 1_000_000_000));
         assert_eq!(q.until, None);
+        assert_eq!((q.sort, q.order), (TraceSort::Start, SortOrder::Desc));
+
+        let uri: Uri = "/api/v1/traces?sort=tokens&order=asc".parse().unwrap();
+        let q = trace_query(&uri, now).unwrap();
+        assert_eq!((q.sort, q.order), (TraceSort::Tokens, SortOrder::Asc));
     }
 
     #[test]
@@ -177,10 +241,17 @@ mod tests {
             "/t?limit=ten",
             "/t?since=someday",
             "/t?frobnicate=1",
+            "/t?sort=cost",
+            "/t?order=up",
         ] {
             let uri: Uri = bad.parse().unwrap();
             let err = trace_query(&uri, now).unwrap_err();
             assert_eq!(err.status.as_u16(), 400, "{bad}: {err:?}");
+        }
+        for (bad, name) in [("/t?sort=cost", "\"sort\""), ("/t?order=up", "\"order\"")] {
+            let uri: Uri = bad.parse().unwrap();
+            let err = trace_query(&uri, now).unwrap_err();
+            assert!(err.message.contains(name), "{bad}: {}", err.message);
         }
     }
 }

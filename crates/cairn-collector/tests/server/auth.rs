@@ -141,6 +141,18 @@ fn every_route_needs_the_right_key_and_scope_and_sees_only_its_project() {
             false,
         ),
         (
+            "/api/v1/conversations",
+            "/api/v1/conversations".into(),
+            Some(Scope::Read),
+            false,
+        ),
+        (
+            "/api/v1/prices",
+            "/api/v1/prices".into(),
+            Some(Scope::Read),
+            false,
+        ),
+        (
             "/api/v1/admin/access",
             "/api/v1/admin/access".into(),
             Some(Scope::Admin),

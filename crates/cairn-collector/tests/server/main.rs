@@ -5,6 +5,7 @@ mod auth;
 mod errors;
 mod harness;
 mod privacy;
+mod ui_api;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

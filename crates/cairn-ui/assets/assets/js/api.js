@@ -118,6 +118,24 @@ export async function getBytes(path, params = {}, options = {}) {
   return new Uint8Array(await response.arrayBuffer());
 }
 
+/** GET a resource under /api/v1 as a Blob (downloads that must carry the API key). */
+export async function getBlob(path, params = {}, { accept = 'application/json', ...options } = {}) {
+  const response = await request(path, params, { ...options, accept });
+  return response.blob();
+}
+
+let pricesPromise = null;
+
+/**
+ * The server's model price table (`models` of GET /api/v1/prices), fetched once per page load;
+ * null when the server has none or the request fails (costs are then shown only from cost
+ * attributes).
+ */
+export function prices() {
+  pricesPromise ??= getJson('/prices').then((p) => (p && typeof p.models === 'object' ? p.models : null)).catch(() => null);
+  return pricesPromise;
+}
+
 /** Runs `task(item)` for every item with at most `limit` in flight; results in input order. */
 export async function mapLimit(items, limit, task) {
   const results = new Array(items.length);

@@ -110,6 +110,9 @@ document.addEventListener('keydown', (e) => {
     help.showModal();
     return;
   }
+  // Enter and Space on a control belong to that control (a sort header, a download button), not
+  // to the page's list navigation.
+  if ((e.key === 'Enter' || e.key === ' ') && e.target instanceof Element && e.target.closest('button, a[href], summary, select')) return;
   if (current?.onKey?.(e)) e.preventDefault();
 });
 

@@ -1,19 +1,16 @@
 // Conversations: runs grouped by conversation (session) id.
 //
-// /conversations scans the most recent runs and groups them. Trace summaries do not carry the
-// conversation id, so each run's id is read from its spans (gen_ai.conversation.id), fetched a few
-// at a time and cached for the session; a summary field `conversation_id`, when a server sends
-// one, is used directly. Runs with more than LARGE spans are not downloaded for this.
-// /conversations/{id} lists one conversation's runs with the API's exact `conversation` filter.
+// /conversations lists GET /api/v1/conversations (the server groups runs by conversation id, most
+// recently active first, in keyset pages: "Load more" fetches the next). /conversations/{id}
+// lists one conversation's runs with the API's exact `conversation` filter of /api/v1/traces.
+// Neither reads span content.
 
-import { getJson, mapLimit } from './api.js';
+import { getJson } from './api.js';
 import { h, notice, replace } from './dom.js';
 import { ago, duration, int, nanos, num, timestamp } from './format.js';
-import { conversationOf } from './model.js';
 
-const SCAN = 100;
-const LARGE = 2000;
-const cache = new Map();
+const PAGE = 50;
+const RANGES = [['', 'all time'], ['1h', 'last hour'], ['24h', 'last 24 hours'], ['7d', 'last 7 days'], ['30d', 'last 30 days']];
 
 function runsTable(runs) {
   return h('table.runs-table', null,
@@ -53,81 +50,58 @@ function mountOne(root, id) {
   return {};
 }
 
+function conversationRow(c) {
+  const last = nanos(c.last_start_unix_nano);
+  const errors = num(c.error_count);
+  return h('tr', { dataset: { conversation: c.conversation_id, runs: String(num(c.runs)) } },
+    h('td', null, h('a', { href: `/conversations/${encodeURIComponent(c.conversation_id)}` }, c.conversation_id)),
+    h('td.num', null, int(c.runs)),
+    h('td', null, (c.agents ?? []).join(', ') || '—'),
+    h('td', null, timestamp(nanos(c.first_start_unix_nano))),
+    h('td', { title: timestamp(last) }, ago(last)),
+    h('td.num', null, int(num(c.input_tokens) + num(c.output_tokens))),
+    h(`td.num${errors ? '.has-errors' : ''}`, { title: `${int(c.failed_runs)} failed runs` }, int(errors)));
+}
+
 /** Mounts /conversations or /conversations/{id}. */
-export function mount(root, { params }) {
+export function mount(root, { params, query, navigate }) {
   if (params[0]) return mountOne(root, params[0]);
-  let cancelled = false;
-  const progress = h('p.muted', { 'aria-live': 'polite' }, 'Scanning recent runs…');
-  const body = h('div');
+  const controller = new AbortController();
+  const since = query.get('since') ?? '';
+  const range = h('select#conversations-range', null, RANGES.map(([v, l]) => h('option', { value: v }, l)));
+  range.value = RANGES.some(([v]) => v === since) ? since : '';
+  range.addEventListener('change', () => navigate(range.value ? `/conversations?since=${range.value}` : '/conversations', { replace: true }));
+  const status = h('p.muted', { 'aria-live': 'polite' }, 'Loading…');
+  const tbody = h('tbody');
+  const table = h('table.conversations-table', { hidden: true },
+    h('thead', null, h('tr', null, ['Conversation', 'Runs', 'Agents', 'First run', 'Last run', 'Tokens', 'Errors'].map((c, i) => h(`th${[1, 5, 6].includes(i) ? '.num' : ''}`, { scope: 'col' }, c)))),
+    tbody);
+  let cursor = null;
+  const more = h('button.load-more', { type: 'button', hidden: true, onclick: () => load() }, 'Load more');
   replace(root,
     h('header.page-head', null, h('h1', null, 'Conversations'),
-      h('p.muted', null, `Runs grouped by conversation (gen_ai.conversation.id), from the ${SCAN} most recent runs.`)),
-    progress, body);
+      h('label.field.inline', { for: 'conversations-range' }, h('span.field-label', null, 'Runs started'), range)),
+    h('p.muted', null, 'Runs grouped by conversation id (gen_ai.conversation.id), most recently active first.'),
+    status, h('div.table-wrap', null, table), more);
 
-  (async () => {
-    let page;
+  async function load() {
+    more.disabled = true;
     try {
-      page = await getJson('/traces', { limit: SCAN });
+      const page = await getJson('/conversations', { limit: PAGE, since: range.value, cursor }, { signal: controller.signal });
+      const rows = page.conversations ?? [];
+      tbody.append(...rows.map(conversationRow));
+      cursor = page.next_cursor ?? null;
+      more.hidden = !cursor;
+      table.hidden = !tbody.children.length;
+      status.textContent = tbody.children.length ? `${tbody.children.length} conversations${cursor ? ' (more available)' : ''}.`
+        : 'No runs with a conversation id in this time range.';
     } catch (err) {
-      replace(body, notice(`Cannot load runs: ${err.message}`, 'error'));
-      return;
+      if (err?.name === 'AbortError') return;
+      replace(status, notice(`Cannot load conversations: ${err.message}`, 'error'));
+    } finally {
+      more.disabled = false;
     }
-    const runs = page.traces ?? [];
-    let done = 0;
-    let skipped = 0;
-    await mapLimit(runs, 4, async (t) => {
-      if (cancelled) return;
-      const direct = t.conversation_id ?? t.conversation;
-      if (typeof direct === 'string' && direct) cache.set(t.trace_id, direct);
-      if (!cache.has(t.trace_id)) {
-        if (num(t.span_count) > LARGE) {
-          skipped++;
-        } else {
-          try {
-            cache.set(t.trace_id, conversationOf(await getJson(`/traces/${encodeURIComponent(t.trace_id)}`)));
-          } catch {
-            cache.set(t.trace_id, null);
-          }
-        }
-      }
-      done++;
-      if (!cancelled) progress.textContent = `Scanned ${done} of ${runs.length} runs…`;
-    });
-    if (cancelled) return;
-    const groups = new Map();
-    let loose = 0;
-    for (const t of runs) {
-      const conv = cache.get(t.trace_id);
-      if (!conv) {
-        loose++;
-        continue;
-      }
-      if (!groups.has(conv)) groups.set(conv, []);
-      groups.get(conv).push(t);
-    }
-    const rows = [...groups.entries()].map(([id, list]) => {
-      const starts = list.map((t) => nanos(t.start_unix_nano) ?? 0n);
-      const first = starts.reduce((a, b) => (b < a ? b : a));
-      const last = starts.reduce((a, b) => (b > a ? b : a));
-      return {
-        id, runs: list, first, last,
-        tokens: list.reduce((s, t) => s + num(t.input_tokens) + num(t.output_tokens), 0),
-        errors: list.reduce((s, t) => s + num(t.error_count), 0),
-        agents: [...new Set(list.map((t) => t.agent).filter(Boolean))],
-      };
-    }).sort((a, b) => (a.last < b.last ? 1 : a.last > b.last ? -1 : 0));
-    progress.textContent = `${rows.length} conversations in ${runs.length} recent runs` +
-      `${loose ? `; ${loose} runs without a conversation id` : ''}${skipped ? ` (${skipped} runs over ${LARGE} spans not scanned)` : ''}.`;
-    replace(body, rows.length ? h('table.conversations-table', null,
-      h('thead', null, h('tr', null, ['Conversation', 'Runs', 'Agents', 'First', 'Last activity', 'Tokens', 'Errors'].map((c, i) => h(`th${[1, 5, 6].includes(i) ? '.num' : ''}`, { scope: 'col' }, c)))),
-      h('tbody', null, rows.map((c) => h('tr', { dataset: { conversation: c.id } },
-        h('td', null, h('a', { href: `/conversations/${encodeURIComponent(c.id)}` }, c.id)),
-        h('td.num', null, int(c.runs.length)),
-        h('td', null, c.agents.join(', ') || '—'),
-        h('td', null, timestamp(c.first)),
-        h('td', { title: timestamp(c.last) }, ago(c.last)),
-        h('td.num', null, int(c.tokens)),
-        h(`td.num${c.errors ? '.has-errors' : ''}`, null, int(c.errors)))))) : notice('No conversation ids in the recent runs.'));
-  })();
-  return { unmount: () => { cancelled = true; } };
+  }
+  load();
+  return { unmount: () => controller.abort() };
 }

@@ -49,13 +49,51 @@ export function usage(attributes) {
   return { input: input ?? 0, output: output ?? 0 };
 }
 
-/** Cost attributes the UI understands, in US dollars (no pricing table is guessed). */
+/** Cost attributes the UI understands, in US dollars. */
 export const COST_KEYS = ['gen_ai.usage.cost', 'cairn.usage.cost_usd', 'cairn.cost.usd', 'llm.cost.total'];
 
 /** The cost of a span in US dollars, or null. */
 export function cost(attributes) {
   const v = num(attr(attributes, ...COST_KEYS), NaN);
   return Number.isFinite(v) && v >= 0 ? v : null;
+}
+
+/**
+ * The price of `model` in a price table (`models` of GET /api/v1/prices): the exact name, else
+ * the longest key that prefixes it, as the server's metrics do. Returns { key, input, output }
+ * (USD per million tokens) or null.
+ */
+export function priceOf(table, model) {
+  if (!table || typeof model !== 'string' || !model) return null;
+  let key = Object.hasOwn(table, model) ? model : null;
+  if (key === null) {
+    for (const k of Object.keys(table)) {
+      if (k && model.startsWith(k) && (key === null || k.length > key.length)) key = k;
+    }
+  }
+  if (key === null) return null;
+  const input = num(table[key]?.input_per_mtok_usd, NaN);
+  const output = num(table[key]?.output_per_mtok_usd, NaN);
+  return Number.isFinite(input) && Number.isFinite(output) ? { key, input, output } : null;
+}
+
+/**
+ * The cost of an LLM call: its cost attribute when it has one ({ usd, estimated: false }), else an
+ * estimate from its model's price and its tokens ({ usd, estimated: true, price }), else null
+ * with `unpriced` naming the model that has no price (or null when the span reports no usage).
+ */
+export function llmCost(attributes, table) {
+  const explicit = cost(attributes);
+  if (explicit !== null) return { usd: explicit, estimated: false };
+  const u = usage(attributes);
+  if (!u) return { usd: null, unpriced: null };
+  const models = [attr(attributes, 'gen_ai.request.model', 'llm.model_name'), attr(attributes, 'gen_ai.response.model')];
+  for (const m of models) {
+    const price = priceOf(table, typeof m === 'string' ? m : null);
+    if (price) return { usd: (u.input * price.input + u.output * price.output) / 1e6, estimated: true, price };
+  }
+  const named = models.find((m) => typeof m === 'string' && m);
+  return { usd: null, unpriced: named ?? 'unknown model' };
 }
 
 function list(value) {
@@ -232,7 +270,7 @@ const byStart = (x, y) => x.start - y.start || x.index - y.index;
  * @returns {{traceId: string, start: bigint|null, duration: number, nodes: SpanNode[],
  *   byId: Map<string, SpanNode>, roots: SpanNode[], order: SpanNode[], totals: object}}
  */
-export function buildTrace(detail) {
+export function buildTrace(detail, prices = null) {
   const raws = Array.isArray(detail?.spans) ? detail.spans : [];
   const count = raws.length;
   // Times as (seconds, nanoseconds) pairs; a missing start counts as the trace start, a missing
@@ -327,17 +365,22 @@ export function buildTrace(detail) {
     byId,
     roots,
     order,
-    totals: totals(nodes, end),
+    totals: totals(nodes, end, prices),
+    prices,
   };
 }
 
 /**
  * Totals of a run. Tokens are summed over LLM spans when any reports usage (agent spans often
  * repeat their children's usage), else over every span that reports it, like the index does.
+ * Cost sums the LLM spans' cost attributes and, for those without one, an estimate from the price
+ * table (`prices`, the `models` of GET /api/v1/prices): `costEstimated` counts estimated calls,
+ * `unpriced` lists the models of calls with usage but neither a cost nor a price.
  */
-export function totals(nodes, duration) {
+export function totals(nodes, duration, prices = null) {
   let llmIn = 0, llmOut = 0, llmUsage = 0, otherIn = 0, otherOut = 0;
-  let costSum = 0, costSpans = 0, tools = 0, llms = 0, errors = 0;
+  let costSum = 0, costSpans = 0, costEstimated = 0, tools = 0, llms = 0, errors = 0;
+  const unpriced = new Set();
   const agents = new Set();
   let conversation = null;
   for (const n of nodes) {
@@ -351,8 +394,14 @@ export function totals(nodes, duration) {
       if (n.kind === 'llm') { llmIn += u.input; llmOut += u.output; llmUsage++; }
       else { otherIn += u.input; otherOut += u.output; }
     }
-    const c = cost(a);
-    if (c !== null && n.kind === 'llm') { costSum += c; costSpans++; }
+    if (n.kind === 'llm') {
+      const c = llmCost(a, prices);
+      if (c.usd !== null) {
+        costSum += c.usd;
+        costSpans++;
+        if (c.estimated) costEstimated++;
+      } else if (c.unpriced) unpriced.add(c.unpriced);
+    }
     const agent = attr(a, 'gen_ai.agent.name', 'cairn.agent.name', 'agent.name');
     if (typeof agent === 'string') agents.add(agent);
     if (conversation === null) {
@@ -366,6 +415,8 @@ export function totals(nodes, duration) {
     inputTokens: llmUsage ? llmIn : otherIn,
     outputTokens: llmUsage ? llmOut : otherOut,
     cost: costSpans ? costSum : null,
+    costEstimated,
+    unpriced: [...unpriced],
     toolCalls: tools,
     llmCalls: llms,
     errors,

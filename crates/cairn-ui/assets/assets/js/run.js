@@ -5,7 +5,7 @@
 // view of a span can be shared. Keys: j/k or ↓/↑ move, ←/→ (h/l) collapse/expand or go to the
 // parent, Enter toggles, Home/End jump, PageUp/PageDown page.
 
-import { ApiError, getJsonTimed } from './api.js';
+import { ApiError, getBlob, getJsonTimed, prices } from './api.js';
 import { h, notice, replace } from './dom.js';
 import { duration, int, nanos, pretty, timestamp, usd } from './format.js';
 import { KINDS, buildTrace, visibleRows } from './model.js';
@@ -35,8 +35,49 @@ function totalsBar(trace) {
     item('LLM calls', int(t.llmCalls)),
     item('Tool calls', int(t.toolCalls), 'total-tools'),
     item('Tokens', `${int(t.inputTokens)} in / ${int(t.outputTokens)} out`, 'total-tokens'),
-    item('Cost', t.cost === null ? '—' : usd(t.cost), 'total-cost'),
+    costItem(t),
     item('Errors', int(t.errors), t.errors ? 'total-errors.has-errors' : 'total-errors'));
+}
+
+/**
+ * The run's cost: cost attributes, plus estimates from the price table for LLM calls without one
+ * (then marked "≈ … estimated"); "—" with the reason when no call could be priced.
+ */
+function costItem(t) {
+  const unpriced = t.unpriced.length ? `no price for ${t.unpriced.join(', ')} (set [metrics.price_table])` : '';
+  let value;
+  let title;
+  if (t.cost === null) {
+    value = '—';
+    title = unpriced || 'no LLM call reports tokens or a cost';
+  } else if (t.costEstimated) {
+    value = [`≈ ${usd(t.cost)}`, h('span.estimated', null, ' estimated')];
+    title = `estimated from the server's model prices for ${t.costEstimated} LLM call${t.costEstimated === 1 ? '' : 's'} without a cost attribute${unpriced ? `; ${unpriced}` : ''}`;
+  } else {
+    value = usd(t.cost);
+    title = unpriced || 'from the spans\' cost attributes';
+  }
+  if (t.cost !== null && unpriced) value = [value, h('span.estimated', null, ' + unpriced calls')];
+  return h('div.total.total-cost', { title, dataset: { estimated: String(t.costEstimated > 0) } },
+    h('span.total-label', null, 'Cost'), h('span.total-value', null, value));
+}
+
+/** Downloads the trace JSON with the API key the UI uses (a plain link would send none). */
+async function downloadJson(traceId, button) {
+  button.disabled = true;
+  try {
+    const blob = await getBlob(`/traces/${encodeURIComponent(traceId)}`);
+    const url = URL.createObjectURL(blob);
+    const a = h('a', { href: url, download: `trace-${traceId}.json`, hidden: true });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  } catch (err) {
+    button.title = `download failed: ${err.message}`;
+  } finally {
+    button.disabled = false;
+  }
 }
 
 /** Mounts the run view for `/runs/{trace_id}`. */
@@ -49,10 +90,10 @@ export function mount(root, { params, query, navigate }) {
 
   replace(root, h('header.page-head', null, h('h1', null, 'Run'), h('p.mono.muted', null, traceId)), notice('Loading the run…'));
 
-  getJsonTimed(`/traces/${encodeURIComponent(traceId)}`, {}, { signal: controller.signal }).then(({ value: detail, networkMs, parseMs }) => {
+  Promise.all([getJsonTimed(`/traces/${encodeURIComponent(traceId)}`, {}, { signal: controller.signal }), prices()]).then(([{ value: detail, networkMs, parseMs }, priceTable]) => {
     const fetched = performance.now();
     const received = fetched - parseMs;
-    const trace = buildTrace(detail);
+    const trace = buildTrace(detail, priceTable);
     const built = performance.now();
     if (!trace.nodes.length) {
       replace(root, h('header.page-head', null, h('h1', null, 'Run'), h('p.mono.muted', null, traceId)), notice('This trace has no spans.'));
@@ -216,7 +257,7 @@ export function mount(root, { params, query, navigate }) {
         h('div.run-actions', null,
           h('button', { type: 'button', onclick: () => { collapsed.clear(); setRows(); list.scrollToIndex(rows.indexOf(selected)); } }, 'Expand all'),
           h('button', { type: 'button', onclick: () => { for (const n of trace.nodes) if (n.children.length && n.depth >= 1) collapsed.add(n); setRows(); if (selected) select(selected.depth >= 1 ? ancestorAt(selected, 1) : selected); } }, 'Collapse'),
-          h('a.button', { href: `/api/v1/traces/${encodeURIComponent(traceId)}`, download: `trace-${traceId}.json` }, 'JSON'))),
+          h('button.download-json', { type: 'button', title: 'download the trace as JSON', onclick: (e) => downloadJson(traceId, e.currentTarget) }, 'JSON'))),
       totalsBar(trace),
       logsSection(detail.logs, trace),
       legend(kinds),

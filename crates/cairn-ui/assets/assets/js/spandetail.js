@@ -4,7 +4,7 @@
 import { proofPanel } from './audit.js';
 import { h } from './dom.js';
 import { contentValue, duration, int, nanos, pretty, timestamp, usd } from './format.js';
-import { interpret } from './model.js';
+import { interpret, llmCost } from './model.js';
 
 const SMALL = 4000;
 
@@ -73,10 +73,22 @@ function confidenceBar(confidence) {
   h('span.confidence-value', null, `${pct}%`));
 }
 
+/** An LLM call's cost: its attribute, else an estimate from the price table (marked), else "—". */
+function costCell(span, trace) {
+  const c = llmCost(span.attributes ?? {}, trace.prices);
+  if (c.usd === null) {
+    if (!c.unpriced) return null;
+    return h('span', { title: `no price for ${c.unpriced} in the server's price table ([metrics.price_table])` }, '—');
+  }
+  if (!c.estimated) return usd(c.usd);
+  return h('span', { title: `estimated: tokens × the server's price for ${c.price.key} ($${c.price.input} in / $${c.price.output} out per million tokens); the span carries no cost attribute` },
+    `≈ ${usd(c.usd)} `, h('span.estimated', null, 'estimated'));
+}
+
 /**
  * Renders the details of one span.
  * @param {object} node a SpanNode of the run
- * @param {object} trace the built trace (for offsets)
+ * @param {object} trace the built trace (for offsets and the price table)
  */
 export function spanDetail(node, trace) {
   const span = node.raw;
@@ -156,7 +168,7 @@ export function spanDetail(node, trace) {
         ['Tokens', l.input !== null || l.output !== null ? `${int(l.input ?? 0)} in / ${int(l.output ?? 0)} out` : null, 'llm-tokens'],
         ['Cache read', l.cacheRead === null ? null : int(l.cacheRead)],
         ['Reasoning tokens', l.reasoningTokens === null ? null : int(l.reasoningTokens)],
-        ['Cost', l.cost === null ? null : usd(l.cost), 'llm-cost'],
+        ['Cost', costCell(span, trace), 'llm-cost'],
         ['Temperature', l.temperature === undefined ? null : String(l.temperature)],
         ['Max tokens', l.maxTokens === undefined ? null : String(l.maxTokens)],
         ['Finish', l.finishReasons.length ? l.finishReasons.join(', ') : null],

@@ -1,10 +1,12 @@
 // The Traces page: filters, a sortable list of runs, pagination with next_cursor and live
 // updates by polling.
 //
-// Filters live in the URL query (/traces?agent=planner&status=error), so a filtered view can be
-// shared. Sorting is done in the browser over the rows loaded so far (the API pages by start
-// time, newest first). Live updates poll the first page every few seconds while the tab is
-// visible: new runs are inserted on top, runs still receiving spans are updated in place.
+// Filters and the sort live in the URL query (/traces?agent=planner&status=error&sort=tokens&order=asc),
+// so a view can be shared. Sorting is the server's (`sort`/`order` of GET /api/v1/traces, keyset
+// pages that stay in that order): clicking a column header, or Enter/Space on it, reloads the
+// first page in the new order. Live updates poll the first page every few seconds while the tab
+// is visible: runs still receiving spans are updated in place, new runs are merged in sort order
+// (those that sort after the loaded rows while more pages exist arrive with "Load more").
 
 import { getJson } from './api.js';
 import { h, notice, replace } from './dom.js';
@@ -17,7 +19,8 @@ const POLL_MS = 5000;
 const RANGES = [['', 'any time'], ['15m', 'last 15 min'], ['1h', 'last hour'], ['6h', 'last 6 hours'],
   ['24h', 'last 24 hours'], ['7d', 'last 7 days'], ['30d', 'last 30 days']];
 
-const SORTS = {
+/** Sort keys of the API's `sort` parameter, as the server computes them. */
+export const SORTS = {
   start: (t) => t.startNs,
   duration: (t) => num(t.duration_ns),
   tokens: (t) => num(t.input_tokens) + num(t.output_tokens),
@@ -29,13 +32,14 @@ function row(summary) {
   return { ...summary, startNs: nanos(summary.start_unix_nano) ?? 0n };
 }
 
-function compare(key, dir) {
+/** The server's order: the key, then the trace id, both in the same direction. */
+export function compare(key, dir) {
   const get = SORTS[key] ?? SORTS.start;
   const sign = dir === 'asc' ? 1 : -1;
   return (a, b) => {
     const x = get(a);
     const y = get(b);
-    return (x < y ? -1 : x > y ? 1 : 0) * sign || (a.startNs < b.startNs ? 1 : a.startNs > b.startNs ? -1 : 0);
+    return ((x < y ? -1 : x > y ? 1 : 0) || (a.trace_id < b.trace_id ? -1 : a.trace_id > b.trace_id ? 1 : 0)) * sign;
   };
 }
 
@@ -44,7 +48,8 @@ export function mount(root, { query, navigate }) {
   const state = {
     filters: Object.fromEntries(FILTERS.map((k) => [k, query.get(k) ?? ''])),
     sort: SORTS[query.get('sort')] ? query.get('sort') : 'start',
-    dir: query.get('dir') === 'asc' ? 'asc' : 'desc',
+    // `dir` is what older links used.
+    dir: (query.get('order') ?? query.get('dir')) === 'asc' ? 'asc' : 'desc',
     rows: [],
     cursor: null,
     selected: -1,
@@ -137,7 +142,8 @@ export function mount(root, { query, navigate }) {
     const th = h(`th${cls ? `.${cls}` : ''}`, { scope: 'col' });
     if (!sortable) th.textContent = label;
     else {
-      th.append(h('button.sort', { type: 'button', dataset: { sort: key }, onclick: () => sortBy(key) }, label, h('span.sort-mark', { 'aria-hidden': 'true' })));
+      th.append(h('button.sort', { type: 'button', dataset: { sort: key }, onclick: () => sortBy(key), title: `sort by ${label.toLowerCase()}` },
+        label, h('span.sort-mark', { 'aria-hidden': 'true' })));
     }
     return th;
   };
@@ -151,7 +157,7 @@ export function mount(root, { query, navigate }) {
   const more = h('button.load-more', { type: 'button', hidden: true, onclick: () => loadMore() }, 'Load more');
 
   replace(root,
-    h('header.page-head', null, h('h1', null, 'Traces'), h('p.muted', null, 'Agent runs, newest first. j/k to move, Enter to open, / to search.')),
+    h('header.page-head', null, h('h1', null, 'Traces'), h('p.muted', null, 'Agent runs, newest first; click a column header to sort. j/k to move, Enter to open, / to search.')),
     form,
     h('div.table-wrap', null, table),
     listStatus,
@@ -164,6 +170,7 @@ export function mount(root, { query, navigate }) {
       const active = b.dataset.sort === state.sort;
       th.setAttribute('aria-sort', active ? (state.dir === 'asc' ? 'ascending' : 'descending') : 'none');
       b.querySelector('.sort-mark').textContent = active ? (state.dir === 'asc' ? ' ▲' : ' ▼') : '';
+      b.setAttribute('aria-label', `${b.firstChild.textContent}, ${active ? `sorted ${state.dir === 'asc' ? 'ascending' : 'descending'}; activate to reverse` : 'activate to sort'}`);
     }
   }
 
@@ -174,12 +181,12 @@ export function mount(root, { query, navigate }) {
       state.dir = 'desc';
     }
     syncUrl();
-    renderRows();
+    updateSortHeaders();
+    load();
   }
 
   function renderRows(fresh = new Set()) {
     const selectedId = state.rows[state.selected]?.trace_id;
-    state.rows.sort(compare(state.sort, state.dir));
     state.selected = selectedId === undefined ? state.selected : state.rows.findIndex((r) => r.trace_id === selectedId);
     updateSortHeaders();
     tbody.replaceChildren(...state.rows.map((t, i) => {
@@ -206,6 +213,8 @@ export function mount(root, { query, navigate }) {
   function params(extra = {}) {
     const p = { limit: PAGE, ...extra };
     for (const k of FILTERS) if (state.filters[k]) p[k] = state.filters[k];
+    if (state.sort !== 'start') p.sort = state.sort;
+    if (state.dir !== 'desc') p.order = state.dir;
     return p;
   }
 
@@ -213,7 +222,7 @@ export function mount(root, { query, navigate }) {
     const q = new URLSearchParams();
     for (const k of FILTERS) if (state.filters[k]) q.set(k, state.filters[k]);
     if (state.sort !== 'start') q.set('sort', state.sort);
-    if (state.dir !== 'desc') q.set('dir', state.dir);
+    if (state.dir !== 'desc') q.set('order', state.dir);
     if (!state.live) q.set('live', 'off');
     const s = q.toString();
     history.replaceState(history.state, '', s ? `/traces?${s}` : '/traces');
@@ -301,15 +310,23 @@ export function mount(root, { query, navigate }) {
       if (generation !== state.generation) return;
       const byId = new Map(state.rows.map((r) => [r.trace_id, r]));
       const fresh = new Set();
+      const order = compare(state.sort, state.dir);
+      const lastLoaded = state.rows[state.rows.length - 1];
       for (const t of page.traces ?? []) {
         const old = byId.get(t.trace_id);
         if (old) Object.assign(old, row(t));
         else {
-          state.rows.push(row(t));
+          const r = row(t);
+          // Past the loaded rows while more pages exist: it comes with "Load more".
+          if (state.cursor && lastLoaded && order(r, lastLoaded) > 0) continue;
+          state.rows.push(r);
           fresh.add(t.trace_id);
         }
       }
       if (state.cursor === null && page.next_cursor && fresh.size) state.cursor = page.next_cursor;
+      const selectedId = state.rows[state.selected]?.trace_id;
+      state.rows.sort(order);
+      if (selectedId !== undefined) state.selected = state.rows.findIndex((r) => r.trace_id === selectedId);
       renderRows(fresh);
       liveStatus.textContent = `updated ${new Date().toLocaleTimeString()}${fresh.size ? ` · ${fresh.size} new` : ''}`;
     } catch (err) {
