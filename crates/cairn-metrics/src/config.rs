@@ -121,22 +121,26 @@ impl MetricsConfig {
 /// | `gpt-4o-mini` | 0.15 | 0.60 |
 /// | `gpt-4.1` | 2.00 | 8.00 |
 /// | `gpt-4.1-mini` | 0.40 | 1.60 |
+/// | `o3-mini` | 1.10 | 4.40 |
 /// | `claude-sonnet-4` | 3.00 | 15.00 |
 /// | `claude-opus-4` | 15.00 | 75.00 |
 /// | `claude-3-5-haiku` | 0.80 | 4.00 |
 /// | `gemini-2.0-flash` | 0.10 | 0.40 |
 /// | `gemini-2.5-pro` | 1.25 | 10.00 |
+/// | `gemini-2.5-flash` | 0.30 | 2.50 |
 pub fn default_price_table() -> HashMap<String, Price> {
     [
         ("gpt-4o", 2.50, 10.00),
         ("gpt-4o-mini", 0.15, 0.60),
         ("gpt-4.1", 2.00, 8.00),
         ("gpt-4.1-mini", 0.40, 1.60),
+        ("o3-mini", 1.10, 4.40),
         ("claude-sonnet-4", 3.00, 15.00),
         ("claude-opus-4", 15.00, 75.00),
         ("claude-3-5-haiku", 0.80, 4.00),
         ("gemini-2.0-flash", 0.10, 0.40),
         ("gemini-2.5-pro", 1.25, 10.00),
+        ("gemini-2.5-flash", 0.30, 2.50),
     ]
     .into_iter()
     .map(|(model, input, output)| {
@@ -163,6 +167,7 @@ mod tests {
         assert_eq!(price("gpt-4o-2024-08-06"), Some(2.50));
         assert_eq!(price("gpt-4o-mini-2024-07-18"), Some(0.15));
         assert_eq!(price("claude-sonnet-4-20250514"), Some(3.00));
+        assert_eq!(price("o3-mini-2025-01-31"), Some(1.10));
         assert_eq!(price("llama-3"), None);
     }
 

@@ -67,10 +67,16 @@ pub(crate) struct TracesArgs {
     /// Only traces lasting at least this many milliseconds.
     #[arg(long, value_name = "MS")]
     min_duration_ms: Option<u64>,
+    /// Sort by start time, duration, tokens or error count.
+    #[arg(long, value_parser = ["start", "duration", "tokens", "errors"], default_value = "start")]
+    sort: String,
+    /// Sort order.
+    #[arg(long, value_parser = ["desc", "asc"], default_value = "desc")]
+    order: String,
     /// Page size (1..=1000).
     #[arg(long, default_value_t = 50)]
     limit: u32,
-    /// Continue from a previous page's next cursor.
+    /// Continue from a previous page's next cursor (of the same sort and order).
     #[arg(long)]
     cursor: Option<String>,
 }
@@ -98,6 +104,9 @@ pub(crate) struct StatsArgs {
     /// Window end: RFC 3339 or a duration ago.
     #[arg(long)]
     until: Option<String>,
+    /// Only spans of this agent (its own spans and those of its tools and LLM calls).
+    #[arg(long)]
+    agent: Option<String>,
 }
 
 /// A failed API call: the server's error message, or why it could not be reached.
@@ -210,6 +219,8 @@ pub(crate) fn run_traces(args: TracesArgs) -> anyhow::Result<ExitCode> {
     if let Some(ms) = args.min_duration_ms {
         query.push(("min_duration_ms", ms.to_string()));
     }
+    query.push(("sort", args.sort));
+    query.push(("order", args.order));
     query.push(("limit", args.limit.to_string()));
     let body = get(&args.conn, "/api/v1/traces", &query)?;
     if args.conn.json {
@@ -251,6 +262,7 @@ pub(crate) fn run_stats(args: StatsArgs) -> anyhow::Result<ExitCode> {
     let mut query = vec![("group_by", args.group_by.clone())];
     push(&mut query, "since", args.since.as_ref());
     push(&mut query, "until", args.until.as_ref());
+    push(&mut query, "agent", args.agent.as_ref());
     let body = get(&args.conn, "/api/v1/stats", &query)?;
     if args.conn.json {
         print_json(&body)?;

@@ -138,6 +138,30 @@ fn cli_renders_traces_tree_and_stats() {
     let page: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(page["traces"][0]["trace_id"], trace_id);
 
+    // Server-side sorting, and one agent's tools.
+    let out = serve.cli(&["traces", "--json", "--sort", "duration", "--order", "asc"]);
+    let page: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(page["traces"][0]["trace_id"], trace_id);
+    let out = serve.cli(&["traces", "--sort", "cost"]);
+    assert!(!out.status.success(), "an unknown sort key is refused");
+    let out = serve.cli(&[
+        "stats",
+        "--json",
+        "--group-by",
+        "tool",
+        "--agent",
+        "planner",
+    ]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["groups"][0]["key"], "web_search", "{report}");
+    let out = serve.cli(&["stats", "--json", "--group-by", "tool", "--agent", "nobody"]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["groups"].as_array().map(Vec::len),
+        Some(0),
+        "{report}"
+    );
+
     let out = serve.cli(&["trace", trace_id]);
     assert!(
         out.status.success(),
