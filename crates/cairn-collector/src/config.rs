@@ -27,6 +27,8 @@
 //! origin = "cairn/example"    # default: chosen by the ledger on first open
 //! checkpoint_interval = "1s"
 //! verify_interval = "1h"      # background verification of the whole ledger; "0s" turns it off
+//! fsync = "always"            # or "before_checkpoint": see LedgerConfig::fsync
+//! allow_rollback_recovery = false  # true: open a ledger that lost checkpointed entries (one start)
 //!
 //! [limits]                    # per span / log record; see cairn_model::Limits
 //! max_attribute_value_bytes = 16777216
@@ -80,6 +82,8 @@
 //! | `CAIRN_LEDGER_ORIGIN`       | `ledger.origin`                |
 //! | `CAIRN_CHECKPOINT_INTERVAL` | `ledger.checkpoint_interval`   |
 //! | `CAIRN_VERIFY_INTERVAL`     | `ledger.verify_interval`       |
+//! | `CAIRN_LEDGER_FSYNC`        | `ledger.fsync`                 |
+//! | `CAIRN_LEDGER_ALLOW_ROLLBACK_RECOVERY` | `ledger.allow_rollback_recovery` |
 //! | `CAIRN_AUTH_REQUIRED`       | `auth.required`                |
 //! | `CAIRN_TLS_CERT`            | `tls.cert_file`                |
 //! | `CAIRN_TLS_KEY`             | `tls.key_file`                 |
@@ -249,6 +253,28 @@ pub struct LedgerConfig {
     /// after startup); zero turns background verification off.
     #[serde(with = "humantime_serde_compat")]
     pub verify_interval: Duration,
+    /// When appended entries are fsynced: `"always"` (the default; a request is acknowledged
+    /// only once its records are on stable storage) or `"before_checkpoint"` (acknowledged once
+    /// written to the operating system, fsynced before each checkpoint is signed: a machine
+    /// crash can lose acknowledged records no checkpoint covers yet).
+    pub fsync: cairn_ledger::FsyncPolicy,
+    /// Open the ledger even though its last signed checkpoint covers entries that are no longer
+    /// on disk (data lost, or an older copy restored). The old checkpoint history is moved aside
+    /// and a new one starts; anyone holding a newer checkpoint sees a fork. Without it, such a
+    /// ledger refuses to open. Meant for one start after deciding to recover, not to stay on.
+    pub allow_rollback_recovery: bool,
+}
+
+/// Parses an fsync policy as written in the config file (`always`, `before_checkpoint`; a `-`
+/// may replace the `_`), for the environment variable and the flag.
+pub fn parse_fsync_policy(text: &str) -> Result<cairn_ledger::FsyncPolicy, String> {
+    match text.trim().replace('-', "_").as_str() {
+        "always" => Ok(cairn_ledger::FsyncPolicy::Always),
+        "before_checkpoint" => Ok(cairn_ledger::FsyncPolicy::BeforeCheckpoint),
+        _ => Err(format!(
+            "unknown fsync policy {text:?}: expected always or before_checkpoint"
+        )),
+    }
 }
 
 impl Default for Config {
@@ -307,6 +333,8 @@ impl Default for LedgerConfig {
             origin: None,
             checkpoint_interval: Duration::from_secs(1),
             verify_interval: DEFAULT_VERIFY_INTERVAL,
+            fsync: cairn_ledger::FsyncPolicy::Always,
+            allow_rollback_recovery: false,
         }
     }
 }
@@ -461,6 +489,18 @@ impl Config {
                     message: e.to_string(),
                 })?;
         }
+        if let Some(v) = get("CAIRN_LEDGER_FSYNC") {
+            self.ledger.fsync = parse_fsync_policy(&v).map_err(|message| ConfigError::Env {
+                var: "CAIRN_LEDGER_FSYNC",
+                value: v.clone(),
+                message,
+            })?;
+        }
+        parse_env(
+            &get,
+            "CAIRN_LEDGER_ALLOW_ROLLBACK_RECOVERY",
+            &mut self.ledger.allow_rollback_recovery,
+        )?;
         Ok(())
     }
 
@@ -683,6 +723,45 @@ mod tests {
             .apply_env(|k| (k == "CAIRN_MAX_BODY_BYTES").then(|| "lots".to_owned()))
             .unwrap_err();
         assert!(err.to_string().contains("CAIRN_MAX_BODY_BYTES"), "{err}");
+    }
+
+    #[test]
+    fn ledger_fsync_and_rollback_recovery_come_from_file_and_environment() {
+        let c = Config::default();
+        assert_eq!(c.ledger.fsync, cairn_ledger::FsyncPolicy::Always);
+        assert!(!c.ledger.allow_rollback_recovery);
+
+        let mut c = Config::from_toml(
+            "[ledger]\nfsync = \"before_checkpoint\"\nallow_rollback_recovery = true\n",
+        )
+        .unwrap();
+        assert_eq!(c.ledger.fsync, cairn_ledger::FsyncPolicy::BeforeCheckpoint);
+        assert!(c.ledger.allow_rollback_recovery);
+        assert!(Config::from_toml("[ledger]\nfsync = \"sometimes\"\n").is_err());
+
+        let env: HashMap<&str, &str> = [
+            ("CAIRN_LEDGER_FSYNC", "always"),
+            ("CAIRN_LEDGER_ALLOW_ROLLBACK_RECOVERY", "false"),
+        ]
+        .into_iter()
+        .collect();
+        c.apply_env(|k| env.get(k).map(|v| (*v).to_owned()))
+            .unwrap();
+        assert_eq!(c.ledger.fsync, cairn_ledger::FsyncPolicy::Always);
+        assert!(!c.ledger.allow_rollback_recovery);
+        c.apply_env(|k| (k == "CAIRN_LEDGER_FSYNC").then(|| "before-checkpoint".to_owned()))
+            .unwrap();
+        assert_eq!(c.ledger.fsync, cairn_ledger::FsyncPolicy::BeforeCheckpoint);
+
+        for (var, bad) in [
+            ("CAIRN_LEDGER_FSYNC", "never"),
+            ("CAIRN_LEDGER_ALLOW_ROLLBACK_RECOVERY", "yes please"),
+        ] {
+            let err = c
+                .apply_env(|k| (k == var).then(|| bad.to_owned()))
+                .unwrap_err();
+            assert!(err.to_string().contains(var), "{err}");
+        }
     }
 
     #[test]

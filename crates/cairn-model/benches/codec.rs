@@ -44,6 +44,17 @@ fn benches(c: &mut Criterion) {
     group.bench_function("otlp_protobuf_decode_validate", |b| {
         b.iter(|| otlp::decode_traces(&request, Format::Protobuf, &limits))
     });
+    // The last span's name made invalid UTF-8: prost fails at the end of the body, then the
+    // fallback decoder decodes it again and rejects that one span (the worst case).
+    let mut bad_request = request.clone();
+    let at = bad_request
+        .windows(b"execute_tool web_search".len())
+        .rposition(|w| w == b"execute_tool web_search")
+        .expect("span name in the request");
+    bad_request[at] = 0xff;
+    group.bench_function("otlp_protobuf_decode_validate_utf8_fallback", |b| {
+        b.iter(|| otlp::decode_traces(&bad_request, Format::Protobuf, &limits))
+    });
     group.bench_function("prost_decode_only", |b| {
         b.iter(|| {
             opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest::decode(

@@ -306,6 +306,34 @@ proptest! {
         prop_assert!(decoded.rejected.is_empty(), "{:?}", decoded.rejected);
         prop_assert_eq!(decoded.spans, spans);
     }
+
+    #[test]
+    fn the_invalid_utf8_fallback_decodes_like_the_strict_decoder(
+        spans in proptest::collection::vec(span(comparable_double().boxed()), 0..4),
+        logs in proptest::collection::vec(log(comparable_double().boxed()), 0..4),
+    ) {
+        // Every span and record, valid or not, must come out of the fallback decoder (taken
+        // because of the one bad span or record appended) exactly as out of the strict one.
+        let good = otlp::spans_to_request(&spans).encode_to_vec();
+        let strict = otlp::decode_traces(&good, Format::Protobuf, &Limits::default())
+            .expect("re-encoded request decodes");
+        let body = [good.as_slice(), &crate::utf8::bad_resource_spans()].concat();
+        let mut lenient = otlp::decode_traces(&body, Format::Protobuf, &Limits::default())
+            .expect("the fallback decodes");
+        let bad = lenient.rejected.pop().expect("the bad span is rejected");
+        prop_assert_eq!(bad.field, "name");
+        prop_assert_eq!(lenient, strict);
+
+        let good = otlp::logs_to_request(&logs).encode_to_vec();
+        let strict = otlp::decode_logs(&good, Format::Protobuf, &Limits::default())
+            .expect("re-encoded request decodes");
+        let body = [good.as_slice(), &crate::utf8::bad_resource_logs()].concat();
+        let mut lenient = otlp::decode_logs(&body, Format::Protobuf, &Limits::default())
+            .expect("the fallback decodes");
+        let bad = lenient.rejected.pop().expect("the bad record is rejected");
+        prop_assert_eq!(bad.field, "severity_text");
+        prop_assert_eq!(lenient, strict);
+    }
 }
 
 fn fixture_span() -> Span {

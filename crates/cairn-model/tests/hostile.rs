@@ -397,13 +397,16 @@ fn bad_link_ids_enums_and_times_are_rejected() {
 }
 
 #[test]
-fn invalid_utf8_in_protobuf_fails_the_whole_body() {
+fn invalid_utf8_in_protobuf_rejects_only_that_span() {
     let mut bytes = request(vec![
         Span {
             name: "MARK".to_owned(),
             ..proto_span()
         },
-        proto_span(),
+        Span {
+            span_id: vec![3; 8],
+            ..proto_span()
+        },
     ])
     .encode_to_vec();
     let at = bytes
@@ -411,13 +414,19 @@ fn invalid_utf8_in_protobuf_fails_the_whole_body() {
         .position(|w| w == b"MARK")
         .expect("name bytes present");
     bytes[at] = 0xff;
-    let result = otlp::decode_traces(&bytes, Format::Protobuf, &Limits::default());
-    assert!(matches!(result, Err(OtlpError::Protobuf(_))), "{result:?}");
-    assert!(
-        result
-            .expect_err("error")
-            .to_string()
-            .starts_with("malformed otlp protobuf")
+    // prost alone refuses the whole message ...
+    assert!(ExportTraceServiceRequest::decode(bytes.as_slice()).is_err());
+    // ... Cairn rejects the one span and accepts the other.
+    let decoded =
+        otlp::decode_traces(&bytes, Format::Protobuf, &Limits::default()).expect("body decodes");
+    assert_eq!(decoded.spans.len(), 1);
+    assert_eq!(decoded.spans[0].span_id.to_hex(), "0303030303030303");
+    assert_eq!(decoded.rejected.len(), 1);
+    assert_eq!(decoded.rejected[0].field, "name");
+    assert_eq!(
+        decoded.rejected[0].message,
+        "span resource_spans[0].scope_spans[0].spans[0]: name is not valid UTF-8 \
+         (first bad byte at offset 0)"
     );
 }
 

@@ -6,3 +6,4 @@ mod fuzz_corpus;
 mod hostile;
 mod json_rules;
 mod support;
+mod utf8;

@@ -55,6 +55,16 @@ pub(crate) struct ServeArgs {
     /// off [default: 1h].
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     verify_interval: Option<Duration>,
+    /// When ledger entries are fsynced: always (a request is acknowledged only once its records
+    /// are on stable storage) or before-checkpoint (acknowledged once written, fsynced before
+    /// each checkpoint; a machine crash can lose acknowledged records) [default: always].
+    #[arg(long, value_name = "POLICY", value_parser = cairn_collector::config::parse_fsync_policy)]
+    ledger_fsync: Option<cairn_ledger::FsyncPolicy>,
+    /// Open a ledger whose last signed checkpoint covers entries that are gone (lost, or an older
+    /// copy restored): its checkpoint history is moved aside and a new one starts. For one start
+    /// after deciding to recover; see docs/runbooks.md.
+    #[arg(long)]
+    allow_rollback_recovery: bool,
     /// Once listening, write the bound addresses as JSON to FILE (for scripts; use port 0 to let
     /// the system choose ports).
     #[arg(long, value_name = "FILE")]
@@ -125,6 +135,12 @@ impl ServeArgs {
         if let Some(v) = self.verify_interval {
             c.ledger.verify_interval = v;
         }
+        if let Some(v) = self.ledger_fsync {
+            c.ledger.fsync = v;
+        }
+        if self.allow_rollback_recovery {
+            c.ledger.allow_rollback_recovery = true;
+        }
         if self.insecure_no_auth {
             c.auth.insecure_no_auth = true;
         }
@@ -161,7 +177,9 @@ pub(crate) fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let server = cairn_collector::Server::start(config).await?;
+        let server = cairn_collector::Server::start(config)
+            .await
+            .map_err(explain_start_error)?;
         let demo = match on_start(&server, args.addrs_file.as_deref(), args.demo) {
             Ok(demo) => demo,
             Err(err) => {
@@ -183,6 +201,26 @@ pub(crate) fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     })?;
     println!("cairn stopped cleanly");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Adds what to do to the refusals an operator must act on.
+fn explain_start_error(error: cairn_collector::ServeError) -> anyhow::Error {
+    let hint = match &error {
+        cairn_collector::ServeError::Ledger {
+            source: cairn_ledger::OpenError::Rollback { .. },
+            ..
+        } => Some(
+            "Find out why entries are missing first (docs/runbooks.md, \"Ledger refuses to open: \
+             rollback\"); to accept the loss and start a new checkpoint history, start once with \
+             --allow-rollback-recovery (or CAIRN_LEDGER_ALLOW_ROLLBACK_RECOVERY=true)",
+        ),
+        _ => None,
+    };
+    match hint {
+        // The error's message already includes its source's.
+        Some(hint) => anyhow::anyhow!("{error}. {hint}"),
+        None => error.into(),
+    }
 }
 
 /// Demo runs per second under `cairn serve --demo`: a steady trickle, like real traffic.

@@ -3,6 +3,8 @@
 
 mod erase;
 mod harness;
+mod rollback;
+mod utf8;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -7,7 +7,9 @@
 //!  ◀──── ack (durable) ──────── answer every job        of truth) (one transaction + cursor)
 //! ```
 //!
-//! Acknowledged means durable: a request is answered only after the writer's `append` returned.
+//! Acknowledged means durable: a request is answered only after the writer's `append` returned
+//! (with `ledger.fsync = "always"`, the default; with `"before_checkpoint"`, acknowledged records
+//! are written to the operating system and fsynced before the next checkpoint is signed).
 //! The index is derived state; it can always be rebuilt from the ledger ([`reindex`]).
 
 pub(crate) mod appender;
@@ -102,8 +104,9 @@ pub fn open_privacy(
     cairn_privacy::Privacy::open(&config.privacy, &config.data_dir, env.as_deref())
 }
 
-/// Opens the ledger with the options from `config`.
-/// `health`, when given, observes every fsync.
+/// Opens the ledger with the options from `config` (origin, checkpoint interval, fsync policy,
+/// rollback recovery). `health`, when given, observes every fsync. A rollback recovery that
+/// actually happened is logged as a warning naming the checkpoint history moved aside.
 pub(crate) fn open_ledger(
     dir: &Path,
     config: &crate::Config,
@@ -115,10 +118,54 @@ pub(crate) fn open_ledger(
     let opts = cairn_ledger::LedgerOptions {
         origin: config.ledger.origin.clone(),
         checkpoint_interval: config.ledger.checkpoint_interval,
+        fsync: config.ledger.fsync,
+        allow_rollback_recovery: config.ledger.allow_rollback_recovery,
         fsync_observer,
         ..cairn_ledger::LedgerOptions::default()
     };
-    Ledger::open(dir, opts)
+    if config.ledger.fsync != cairn_ledger::FsyncPolicy::Always {
+        tracing::warn!(
+            "ledger.fsync = before_checkpoint: records are acknowledged before they are fsynced; \
+             a machine crash can lose acknowledged records that no checkpoint covers yet"
+        );
+    }
+    if !config.ledger.allow_rollback_recovery {
+        return Ledger::open(dir, opts);
+    }
+    let before = rolled_back_histories(dir);
+    let ledger = Ledger::open(dir, opts)?;
+    let new: Vec<String> = rolled_back_histories(dir)
+        .into_iter()
+        .filter(|name| !before.contains(name))
+        .collect();
+    if new.is_empty() {
+        tracing::info!(
+            "ledger.allow_rollback_recovery is set but was not needed: the ledger opened intact; \
+             remove the setting"
+        );
+    } else {
+        tracing::warn!(
+            moved_aside = ?new,
+            entries = ledger.size(),
+            "rollback recovery: the last signed checkpoint covered entries that are gone; its \
+             checkpoint history was moved aside and a new one starts at the entries on disk. \
+             Remove ledger.allow_rollback_recovery / --allow-rollback-recovery now"
+        );
+    }
+    Ok(ledger)
+}
+
+/// Names of the checkpoint histories the ledger moved aside in rollback recoveries
+/// (`checkpoints.log.rolled-back-<unix time>`, see `docs/ledger.md`).
+fn rolled_back_histories(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|name| name.starts_with("checkpoints.log.rolled-back-"))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The shared handles of a running pipeline.

@@ -5,13 +5,21 @@
 //! [`LogRecord`]) → agent kind derivation ([`crate::kind`]).
 //!
 //! Error granularity:
-//! - [`OtlpError`]: the whole body is malformed (HTTP 400 / gRPC `InvalidArgument`). This
-//!   includes protobuf bodies with invalid UTF-8 in any string field: `prost` rejects the whole
-//!   message and cannot tell which span held the bad string. Protobuf nesting deeper than prost's
-//!   recursion limit (100) and JSON nesting deeper than `serde_json`'s (128) are also whole-body
-//!   errors.
+//! - [`OtlpError`]: the whole body is malformed (HTTP 400 / gRPC `InvalidArgument`). Protobuf
+//!   nesting deeper than prost's recursion limit (100) and JSON nesting deeper than
+//!   `serde_json`'s (128) are whole-body errors. So is an OTLP/JSON body that is not UTF-8: it is
+//!   not JSON (RFC 8259 §8.1), and a JSON string escape (`\uXXXX`) cannot encode invalid UTF-8
+//!   except as a lone surrogate, which `serde_json` also refuses.
 //! - [`Rejection`]: one span or log record broke a rule or a limit; the rest are accepted. A
 //!   problem in a resource or scope rejects every record under it. Nothing is ever truncated.
+//!   This includes invalid UTF-8 in a protobuf `string` field: `prost` refuses the whole
+//!   message, so [`decode_traces`] and [`decode_logs`] then decode the body again with
+//!   hand-written mirror messages that keep strings as bytes (the `lenient` module), and reject
+//!   only the records holding a bad string, naming the field (e.g.
+//!   `attributes["x"].string_value is not valid UTF-8 (first bad byte at offset 3)`). A bad
+//!   string in a resource or scope rejects every record under it. The gRPC path
+//!   ([`spans_from_request`]) receives messages the gRPC library already decoded strictly, so
+//!   there invalid UTF-8 still fails the whole message.
 //!
 //! Normalization rules (everything else is kept as sent):
 //! - an all-zero parent span id (W3C "invalid") becomes `parent_span_id: None` (root span);
@@ -25,6 +33,7 @@
 
 mod convert;
 mod json;
+mod lenient;
 mod validate;
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
@@ -158,7 +167,8 @@ pub struct DecodedLogs {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OtlpError {
-    /// Not a valid protobuf encoding of the request message (includes invalid UTF-8 in strings).
+    /// Not a valid protobuf encoding of the request message. Invalid UTF-8 in a string field
+    /// alone is not this error: it rejects only the records holding the bad string.
     #[error("malformed otlp protobuf: {0}")]
     Protobuf(prost::DecodeError),
     /// Not valid JSON (or nested deeper than 128 levels).
@@ -182,8 +192,14 @@ pub fn decode_traces(
 ) -> Result<DecodedSpans, OtlpError> {
     match format {
         Format::Protobuf => {
-            let request = ExportTraceServiceRequest::decode(body).map_err(OtlpError::Protobuf)?;
-            Ok(spans_from_request(request, limits))
+            match ExportTraceServiceRequest::decode(body) {
+                Ok(request) => Ok(spans_from_request(request, limits)),
+                // Invalid UTF-8 somewhere: decode again, keeping strings as bytes, to reject
+                // only the records that hold one. Any other error stands.
+                Err(error) => lenient::traces(body)
+                    .map(|batch| normalize_spans(batch, limits))
+                    .ok_or(OtlpError::Protobuf(error)),
+            }
         }
         Format::Json => Ok(normalize_spans(json::traces(body)?, limits)),
     }
@@ -193,8 +209,13 @@ pub fn decode_traces(
 pub fn decode_logs(body: &[u8], format: Format, limits: &Limits) -> Result<DecodedLogs, OtlpError> {
     match format {
         Format::Protobuf => {
-            let request = ExportLogsServiceRequest::decode(body).map_err(OtlpError::Protobuf)?;
-            Ok(logs_from_request(request, limits))
+            match ExportLogsServiceRequest::decode(body) {
+                Ok(request) => Ok(logs_from_request(request, limits)),
+                // As for traces.
+                Err(error) => lenient::logs(body)
+                    .map(|batch| normalize_logs(batch, limits))
+                    .ok_or(OtlpError::Protobuf(error)),
+            }
         }
         Format::Json => Ok(normalize_logs(json::logs(body)?, limits)),
     }
