@@ -52,20 +52,35 @@ pub enum QueuePolicy {
 }
 
 /// The state a tracer shares between recording threads and its exporter.
+///
+/// The fields recording threads read on every span (`id`, `capacity`, `policy`, `open`) are never
+/// written while spans are recorded; the counters written on the rare paths live on their own cache
+/// line so they cannot invalidate the hot ones.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) id: u64,
     capacity: usize,
     policy: QueuePolicy,
+    open: AtomicBool,
+    wake: Sender<()>,
     /// The exporter's ends of every thread's rings. Locked by the exporter and by a thread
     /// registering its rings, never on the recording path.
     rings: Mutex<Vec<RemoteRing>>,
     /// Spans ended during thread-local destruction.
     overflow: Mutex<Vec<Box<SpanData>>>,
-    open: AtomicBool,
+    cold: Padded<ColdCounters>,
+}
+
+/// Keeps its content on cache lines of its own (128 bytes covers adjacent-line prefetching).
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Padded<T>(T);
+
+/// Drop counters shared by all threads (per-thread counts are folded in when a thread exits).
+#[derive(Debug, Default)]
+struct ColdCounters {
     dropped_full: AtomicU64,
     dropped_closed: AtomicU64,
-    wake: Sender<()>,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -79,11 +94,28 @@ static NEXT_RING: AtomicU64 = AtomicU64::new(1);
 
 /// A recording thread's ends: finished spans out, cleared records back.
 struct LocalRing {
+    /// The tracer's id, copied here so finding the ring does not dereference `shared`.
+    tracer_id: u64,
     id: u64,
     shared: Arc<Shared>,
     producer: Producer<Box<SpanData>>,
     spares: Consumer<Box<SpanData>>,
     until_wake: usize,
+    /// Spans this thread dropped because its ring was full: written by this thread only (a plain
+    /// load and store, no shared read-modify-write), read by [`Shared::dropped`], folded into the
+    /// shared counter when the thread's ring goes away.
+    dropped: Arc<AtomicU64>,
+}
+
+impl Drop for LocalRing {
+    fn drop(&mut self) {
+        let n = self.dropped.swap(0, Ordering::AcqRel);
+        self.shared
+            .cold
+            .0
+            .dropped_full
+            .fetch_add(n, Ordering::AcqRel);
+    }
 }
 
 /// The exporter's ends of one thread's rings.
@@ -92,6 +124,7 @@ struct RemoteRing {
     id: u64,
     spans: Consumer<Box<SpanData>>,
     spares: Producer<Box<SpanData>>,
+    dropped: Arc<AtomicU64>,
 }
 
 impl Shared {
@@ -101,12 +134,11 @@ impl Shared {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             capacity: capacity.max(2),
             policy,
+            open: AtomicBool::new(true),
+            wake,
             rings: Mutex::new(Vec::new()),
             overflow: Mutex::new(Vec::new()),
-            open: AtomicBool::new(true),
-            dropped_full: AtomicU64::new(0),
-            dropped_closed: AtomicU64::new(0),
-            wake,
+            cold: Padded::default(),
         });
         let mut registry = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
         registry.retain(|w| w.strong_count() > 0);
@@ -119,13 +151,23 @@ impl Shared {
         self.open.store(false, Ordering::Release);
     }
 
+    #[inline]
     pub(crate) fn is_open(&self) -> bool {
         self.open.load(Ordering::Acquire)
     }
 
     /// Spans dropped because a buffer was full or the tracer was shut down.
     pub(crate) fn dropped(&self) -> u64 {
-        self.dropped_full.load(Ordering::Relaxed) + self.dropped_closed.load(Ordering::Relaxed)
+        let per_thread: u64 = self
+            .rings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|r| r.dropped.load(Ordering::Acquire))
+            .sum();
+        per_thread
+            + self.cold.0.dropped_full.load(Ordering::Acquire)
+            + self.cold.0.dropped_closed.load(Ordering::Relaxed)
     }
 
     /// Spans waiting in buffers.
@@ -189,20 +231,20 @@ impl Shared {
         let _ = self.wake.try_send(());
     }
 
-    fn count_dropped(&self) {
-        self.dropped_full.fetch_add(1, Ordering::Relaxed);
+    fn count_closed(&self) {
+        self.cold.0.dropped_closed.fetch_add(1, Ordering::Relaxed);
     }
 
     fn push_overflow(&self, span: Box<SpanData>) {
         if !self.is_open() {
-            self.dropped_closed.fetch_add(1, Ordering::Relaxed);
+            self.count_closed();
             return;
         }
         let mut overflow = self.overflow.lock().unwrap_or_else(PoisonError::into_inner);
         if overflow.len() < self.capacity {
             overflow.push(span);
         } else {
-            self.count_dropped();
+            self.cold.0.dropped_full.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -220,6 +262,7 @@ impl LocalRing {
         let (producer, consumer) = RingBuffer::new(shared.capacity);
         let (spare_producer, spare_consumer) = RingBuffer::new(shared.capacity);
         let id = NEXT_RING.fetch_add(1, Ordering::Relaxed);
+        let dropped = Arc::new(AtomicU64::new(0));
         shared
             .rings
             .lock()
@@ -228,41 +271,62 @@ impl LocalRing {
                 id,
                 spans: consumer,
                 spares: spare_producer,
+                dropped: Arc::clone(&dropped),
             });
         let until_wake = shared.capacity / 2;
         LocalRing {
+            tracer_id: shared.id,
             id,
             shared,
             producer,
             spares: spare_consumer,
             until_wake,
+            dropped,
         }
     }
 
+    #[inline]
     fn push(&mut self, mut span: Box<SpanData>) {
         span.home = self.id;
         if !self.shared.is_open() {
-            self.shared.dropped_closed.fetch_add(1, Ordering::Relaxed);
+            self.shared.count_closed();
             return;
         }
         match self.producer.push(span) {
             Ok(()) => self.pushed(),
-            Err(PushError::Full(span)) => {
-                self.shared.wake();
-                match self.shared.policy {
-                    QueuePolicy::DropNewest => self.shared.count_dropped(),
-                    QueuePolicy::Block { timeout } => self.push_blocking(span, timeout),
-                }
-            }
+            Err(PushError::Full(span)) => self.full(span),
         }
     }
 
+    #[inline]
     fn pushed(&mut self) {
-        self.until_wake = self.until_wake.saturating_sub(1);
+        self.until_wake -= 1;
         if self.until_wake == 0 {
-            self.until_wake = (self.shared.capacity / 2).max(1);
-            self.shared.wake();
+            self.wake_exporter();
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn wake_exporter(&mut self) {
+        self.until_wake = (self.shared.capacity / 2).max(1);
+        self.shared.wake();
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn full(&mut self, span: Box<SpanData>) {
+        self.shared.wake();
+        match self.shared.policy {
+            QueuePolicy::DropNewest => self.count_dropped(),
+            QueuePolicy::Block { timeout } => self.push_blocking(span, timeout),
+        }
+    }
+
+    /// Only this thread writes its counter, so a load and a store suffice.
+    fn count_dropped(&self) {
+        let n = self.dropped.load(Ordering::Relaxed);
+        self.dropped.store(n + 1, Ordering::Release);
     }
 
     fn push_blocking(&mut self, mut span: Box<SpanData>, timeout: Duration) {
@@ -274,7 +338,7 @@ impl LocalRing {
                 Err(PushError::Full(back)) => span = back,
             }
             if Instant::now() >= deadline || !self.shared.is_open() {
-                self.shared.count_dropped();
+                self.count_dropped();
                 return;
             }
             self.shared.wake();
@@ -283,11 +347,12 @@ impl LocalRing {
 }
 
 /// A cleared span record to reuse, if this thread has one for the tracer.
+#[inline]
 pub(crate) fn spare(tracer_id: u64) -> Option<Box<SpanData>> {
     LOCAL
         .try_with(|local| {
             let mut local = local.try_borrow_mut().ok()?;
-            let ring = local.iter_mut().find(|r| r.shared.id == tracer_id)?;
+            let ring = local.iter_mut().find(|r| r.tracer_id == tracer_id)?;
             let mut span = ring.spares.pop().ok()?;
             span.clear();
             Some(span)
@@ -297,7 +362,30 @@ pub(crate) fn spare(tracer_id: u64) -> Option<Box<SpanData>> {
 }
 
 /// Hands a finished span to its tracer's exporter (the hot path).
+#[inline]
 pub(crate) fn submit(span: Box<SpanData>) {
+    let id = span.tracer_id;
+    let mut slot = Some(span);
+    let _ = LOCAL.try_with(|local| {
+        let Ok(mut local) = local.try_borrow_mut() else {
+            return;
+        };
+        if let Some(ring) = local.iter_mut().find(|r| r.tracer_id == id) {
+            if let Some(span) = slot.take() {
+                ring.push(span);
+            }
+        }
+    });
+    if let Some(span) = slot {
+        submit_slow(span);
+    }
+}
+
+/// First span this thread ends for this tracer, or thread-local storage is being torn down (or
+/// re-entered).
+#[cold]
+#[inline(never)]
+fn submit_slow(span: Box<SpanData>) {
     let id = span.tracer_id;
     let mut slot = Some(span);
     let _ = LOCAL.try_with(|local| {
@@ -307,11 +395,6 @@ pub(crate) fn submit(span: Box<SpanData>) {
         let Some(span) = slot.take() else {
             return;
         };
-        if let Some(ring) = local.iter_mut().find(|r| r.shared.id == id) {
-            ring.push(span);
-            return;
-        }
-        // Slow path: first span this thread ends for this tracer.
         local.retain(|r| r.shared.is_open());
         match lookup(id) {
             Some(shared) => {
@@ -323,7 +406,7 @@ pub(crate) fn submit(span: Box<SpanData>) {
         }
     });
     if let Some(span) = slot {
-        // Thread-local storage is being torn down (or re-entered): take the slow path.
+        // Thread-local storage is being torn down (or re-entered).
         if let Some(shared) = lookup(id) {
             shared.push_overflow(span);
         }
