@@ -13,8 +13,9 @@
 //!   holds (see the exporter's module docs).
 //!   When a ring is full the span is dropped and counted ([`QueuePolicy::DropNewest`]) or the
 //!   thread waits up to a timeout for room ([`QueuePolicy::Block`]).
-//! - The exporter is woken once every `queue_capacity / 2` pushes on a ring (and when a ring is
-//!   full), otherwise it drains on its flush interval.
+//! - The exporter is woken once every `queue_capacity / 2` pushes on a ring (and once when a ring
+//!   is found full, not again until a push succeeds, so an overloaded tracer does not make every
+//!   recording thread hit the shared wake channel), otherwise it drains on its flush interval.
 //! - Spans that end while the thread's locals are being destroyed go to a small mutex-protected
 //!   overflow list (the rare path, bounded by the same capacity).
 //! - After shutdown, spans are dropped and counted.
@@ -22,7 +23,13 @@
 //!   to the thread it came from over a second ring, and builders on that thread reuse it. Without
 //!   this every span would be allocated on one thread and freed on another, which general-purpose
 //!   allocators handle badly (remote frees, heap trimming and page faults on the hot path). Each
-//!   thread keeps at most `queue_capacity` spare records.
+//!   thread keeps at most `queue_capacity` spare records, plus at most 32 records of spans it
+//!   dropped for lack of room (reused first, so an overloaded exporter does not cost the
+//!   recording thread a free and two allocations per span).
+//! - Drop counts for full rings are per thread (written only by that thread, summed on read,
+//!   folded into a shared counter when the thread's ring goes away), so an overloaded tracer does
+//!   not make recording threads contend on one counter. The fields every push reads (`id`, `open`,
+//!   `capacity`, `policy`) share no cache line with anything written while spans are recorded.
 
 // Spans travel as the boxes the recording threads allocated: moving a pointer instead of the
 // ~200-byte record keeps ring slots small and avoids a copy per span.
@@ -105,7 +112,16 @@ struct LocalRing {
     /// load and store, no shared read-modify-write), read by [`Shared::dropped`], folded into the
     /// shared counter when the thread's ring goes away.
     dropped: Arc<AtomicU64>,
+    /// Records of spans this thread dropped, kept for reuse (at most [`STASH_MAX`]) so that an
+    /// overloaded exporter does not turn every span into a free and two allocations.
+    stash: Vec<Box<SpanData>>,
+    /// Set when a push found the ring full and woke the exporter; cleared by the next successful
+    /// push. While set, further full pushes do not touch the (shared) wake channel again.
+    woke_full: bool,
 }
+
+/// The most dropped-span records a thread keeps for reuse per tracer.
+const STASH_MAX: usize = 32;
 
 impl Drop for LocalRing {
     fn drop(&mut self) {
@@ -282,6 +298,8 @@ impl LocalRing {
             spares: spare_consumer,
             until_wake,
             dropped,
+            stash: Vec::new(),
+            woke_full: false,
         }
     }
 
@@ -300,6 +318,7 @@ impl LocalRing {
 
     #[inline]
     fn pushed(&mut self) {
+        self.woke_full = false;
         self.until_wake -= 1;
         if self.until_wake == 0 {
             self.wake_exporter();
@@ -316,17 +335,24 @@ impl LocalRing {
     #[cold]
     #[inline(never)]
     fn full(&mut self, span: Box<SpanData>) {
-        self.shared.wake();
+        if !self.woke_full {
+            self.woke_full = true;
+            self.shared.wake();
+        }
         match self.shared.policy {
-            QueuePolicy::DropNewest => self.count_dropped(),
+            QueuePolicy::DropNewest => self.discard(span),
             QueuePolicy::Block { timeout } => self.push_blocking(span, timeout),
         }
     }
 
-    /// Only this thread writes its counter, so a load and a store suffice.
-    fn count_dropped(&self) {
+    /// Drops a span for lack of room: counts it and keeps the record for reuse.
+    fn discard(&mut self, span: Box<SpanData>) {
+        // Only this thread writes its counter, so a load and a store suffice.
         let n = self.dropped.load(Ordering::Relaxed);
         self.dropped.store(n + 1, Ordering::Release);
+        if self.stash.len() < STASH_MAX {
+            self.stash.push(span);
+        }
     }
 
     fn push_blocking(&mut self, mut span: Box<SpanData>, timeout: Duration) {
@@ -338,7 +364,7 @@ impl LocalRing {
                 Err(PushError::Full(back)) => span = back,
             }
             if Instant::now() >= deadline || !self.shared.is_open() {
-                self.count_dropped();
+                self.discard(span);
                 return;
             }
             self.shared.wake();
@@ -353,7 +379,10 @@ pub(crate) fn spare(tracer_id: u64) -> Option<Box<SpanData>> {
         .try_with(|local| {
             let mut local = local.try_borrow_mut().ok()?;
             let ring = local.iter_mut().find(|r| r.tracer_id == tracer_id)?;
-            let mut span = ring.spares.pop().ok()?;
+            let mut span = match ring.stash.pop() {
+                Some(span) => span,
+                None => ring.spares.pop().ok()?,
+            };
             span.clear();
             Some(span)
         })
@@ -410,5 +439,59 @@ fn submit_slow(span: Box<SpanData>) {
         if let Some(shared) = lookup(id) {
             shared.push_overflow(span);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Stamp;
+    use crate::ids::{SpanContext, SpanId, TraceId};
+    use crate::span::{SpanKind, Status};
+    use crate::tracer::Parent;
+
+    fn blank(tracer_id: u64) -> Box<SpanData> {
+        Box::new(SpanData {
+            tracer_id,
+            home: 0,
+            context: SpanContext::new(TraceId::INVALID, SpanId::INVALID, false, false),
+            parent_span_id: None,
+            parent_is_remote: false,
+            name_prefix: None,
+            name: "s".into(),
+            span_kind: SpanKind::Internal,
+            parent: Parent::Current,
+            start: Stamp::Unset,
+            end: Stamp::Unset,
+            attributes: Vec::new(),
+            attributes_own_heap: false,
+            content: Vec::new(),
+            events: Vec::new(),
+            status: Status::Unset,
+            capture_content: false,
+        })
+    }
+
+    #[test]
+    fn drops_are_counted_per_thread_and_survive_the_thread() {
+        let (tx, _rx) = crossbeam_channel::bounded(1);
+        let shared = Shared::register(2, QueuePolicy::DropNewest, tx);
+        let theirs = Arc::clone(&shared);
+        std::thread::spawn(move || {
+            let mut ring = LocalRing::new(Arc::clone(&theirs));
+            for _ in 0..40 {
+                ring.push(blank(theirs.id));
+            }
+            // Two fit; 38 were dropped, counted, and at most 32 records kept for reuse.
+            assert_eq!(theirs.dropped(), 38);
+            assert_eq!(ring.stash.len(), STASH_MAX);
+        })
+        .join()
+        .expect("recording thread");
+        // The thread's ring is gone; its count was folded into the shared counter.
+        assert_eq!(shared.dropped(), 38);
+        let mut out = Vec::new();
+        assert_eq!(shared.drain_into(&mut out, usize::MAX), 2);
+        assert_eq!(shared.dropped(), 38);
     }
 }
