@@ -149,7 +149,7 @@ where
         let mut data = self
             .tracer
             .new_span_data(None, name, fields.span_kind.unwrap_or_default());
-        data.attributes.extend(fields.attributes);
+        data.extend_attributes(fields.attributes);
         let mut span = self
             .tracer
             .start_span(data, parent.map_or(Parent::Root, Parent::Explicit));

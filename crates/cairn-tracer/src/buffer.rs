@@ -13,8 +13,9 @@
 //!   holds (see the exporter's module docs).
 //!   When a ring is full the span is dropped and counted ([`QueuePolicy::DropNewest`]) or the
 //!   thread waits up to a timeout for room ([`QueuePolicy::Block`]).
-//! - The exporter is woken once every `queue_capacity / 2` pushes on a ring (and when a ring is
-//!   full), otherwise it drains on its flush interval.
+//! - The exporter is woken once every `queue_capacity / 2` pushes on a ring (and once when a ring
+//!   is found full, not again until a push succeeds, so an overloaded tracer does not make every
+//!   recording thread hit the shared wake channel), otherwise it drains on its flush interval.
 //! - Spans that end while the thread's locals are being destroyed go to a small mutex-protected
 //!   overflow list (the rare path, bounded by the same capacity).
 //! - After shutdown, spans are dropped and counted.
@@ -22,7 +23,13 @@
 //!   to the thread it came from over a second ring, and builders on that thread reuse it. Without
 //!   this every span would be allocated on one thread and freed on another, which general-purpose
 //!   allocators handle badly (remote frees, heap trimming and page faults on the hot path). Each
-//!   thread keeps at most `queue_capacity` spare records.
+//!   thread keeps at most `queue_capacity` spare records, plus at most 32 records of spans it
+//!   dropped for lack of room (reused first, so an overloaded exporter does not cost the
+//!   recording thread a free and two allocations per span).
+//! - Drop counts for full rings are per thread (written only by that thread, summed on read,
+//!   folded into a shared counter when the thread's ring goes away), so an overloaded tracer does
+//!   not make recording threads contend on one counter. The fields every push reads (`id`, `open`,
+//!   `capacity`, `policy`) share no cache line with anything written while spans are recorded.
 
 // Spans travel as the boxes the recording threads allocated: moving a pointer instead of the
 // ~200-byte record keeps ring slots small and avoids a copy per span.
@@ -52,20 +59,35 @@ pub enum QueuePolicy {
 }
 
 /// The state a tracer shares between recording threads and its exporter.
+///
+/// The fields recording threads read on every span (`id`, `capacity`, `policy`, `open`) are never
+/// written while spans are recorded; the counters written on the rare paths live on their own cache
+/// line so they cannot invalidate the hot ones.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) id: u64,
     capacity: usize,
     policy: QueuePolicy,
+    open: AtomicBool,
+    wake: Sender<()>,
     /// The exporter's ends of every thread's rings. Locked by the exporter and by a thread
     /// registering its rings, never on the recording path.
     rings: Mutex<Vec<RemoteRing>>,
     /// Spans ended during thread-local destruction.
     overflow: Mutex<Vec<Box<SpanData>>>,
-    open: AtomicBool,
+    cold: Padded<ColdCounters>,
+}
+
+/// Keeps its content on cache lines of its own (128 bytes covers adjacent-line prefetching).
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Padded<T>(T);
+
+/// Drop counters shared by all threads (per-thread counts are folded in when a thread exits).
+#[derive(Debug, Default)]
+struct ColdCounters {
     dropped_full: AtomicU64,
     dropped_closed: AtomicU64,
-    wake: Sender<()>,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -79,11 +101,37 @@ static NEXT_RING: AtomicU64 = AtomicU64::new(1);
 
 /// A recording thread's ends: finished spans out, cleared records back.
 struct LocalRing {
+    /// The tracer's id, copied here so finding the ring does not dereference `shared`.
+    tracer_id: u64,
     id: u64,
     shared: Arc<Shared>,
     producer: Producer<Box<SpanData>>,
     spares: Consumer<Box<SpanData>>,
     until_wake: usize,
+    /// Spans this thread dropped because its ring was full: written by this thread only (a plain
+    /// load and store, no shared read-modify-write), read by [`Shared::dropped`], folded into the
+    /// shared counter when the thread's ring goes away.
+    dropped: Arc<AtomicU64>,
+    /// Records of spans this thread dropped, kept for reuse (at most [`STASH_MAX`]) so that an
+    /// overloaded exporter does not turn every span into a free and two allocations.
+    stash: Vec<Box<SpanData>>,
+    /// Set when a push found the ring full and woke the exporter; cleared by the next successful
+    /// push. While set, further full pushes do not touch the (shared) wake channel again.
+    woke_full: bool,
+}
+
+/// The most dropped-span records a thread keeps for reuse per tracer.
+const STASH_MAX: usize = 32;
+
+impl Drop for LocalRing {
+    fn drop(&mut self) {
+        let n = self.dropped.swap(0, Ordering::AcqRel);
+        self.shared
+            .cold
+            .0
+            .dropped_full
+            .fetch_add(n, Ordering::AcqRel);
+    }
 }
 
 /// The exporter's ends of one thread's rings.
@@ -92,6 +140,7 @@ struct RemoteRing {
     id: u64,
     spans: Consumer<Box<SpanData>>,
     spares: Producer<Box<SpanData>>,
+    dropped: Arc<AtomicU64>,
 }
 
 impl Shared {
@@ -101,12 +150,11 @@ impl Shared {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             capacity: capacity.max(2),
             policy,
+            open: AtomicBool::new(true),
+            wake,
             rings: Mutex::new(Vec::new()),
             overflow: Mutex::new(Vec::new()),
-            open: AtomicBool::new(true),
-            dropped_full: AtomicU64::new(0),
-            dropped_closed: AtomicU64::new(0),
-            wake,
+            cold: Padded::default(),
         });
         let mut registry = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
         registry.retain(|w| w.strong_count() > 0);
@@ -119,13 +167,23 @@ impl Shared {
         self.open.store(false, Ordering::Release);
     }
 
+    #[inline]
     pub(crate) fn is_open(&self) -> bool {
         self.open.load(Ordering::Acquire)
     }
 
     /// Spans dropped because a buffer was full or the tracer was shut down.
     pub(crate) fn dropped(&self) -> u64 {
-        self.dropped_full.load(Ordering::Relaxed) + self.dropped_closed.load(Ordering::Relaxed)
+        let per_thread: u64 = self
+            .rings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|r| r.dropped.load(Ordering::Acquire))
+            .sum();
+        per_thread
+            + self.cold.0.dropped_full.load(Ordering::Acquire)
+            + self.cold.0.dropped_closed.load(Ordering::Relaxed)
     }
 
     /// Spans waiting in buffers.
@@ -189,20 +247,20 @@ impl Shared {
         let _ = self.wake.try_send(());
     }
 
-    fn count_dropped(&self) {
-        self.dropped_full.fetch_add(1, Ordering::Relaxed);
+    fn count_closed(&self) {
+        self.cold.0.dropped_closed.fetch_add(1, Ordering::Relaxed);
     }
 
     fn push_overflow(&self, span: Box<SpanData>) {
         if !self.is_open() {
-            self.dropped_closed.fetch_add(1, Ordering::Relaxed);
+            self.count_closed();
             return;
         }
         let mut overflow = self.overflow.lock().unwrap_or_else(PoisonError::into_inner);
         if overflow.len() < self.capacity {
             overflow.push(span);
         } else {
-            self.count_dropped();
+            self.cold.0.dropped_full.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -220,6 +278,7 @@ impl LocalRing {
         let (producer, consumer) = RingBuffer::new(shared.capacity);
         let (spare_producer, spare_consumer) = RingBuffer::new(shared.capacity);
         let id = NEXT_RING.fetch_add(1, Ordering::Relaxed);
+        let dropped = Arc::new(AtomicU64::new(0));
         shared
             .rings
             .lock()
@@ -228,40 +287,71 @@ impl LocalRing {
                 id,
                 spans: consumer,
                 spares: spare_producer,
+                dropped: Arc::clone(&dropped),
             });
         let until_wake = shared.capacity / 2;
         LocalRing {
+            tracer_id: shared.id,
             id,
             shared,
             producer,
             spares: spare_consumer,
             until_wake,
+            dropped,
+            stash: Vec::new(),
+            woke_full: false,
         }
     }
 
+    #[inline]
     fn push(&mut self, mut span: Box<SpanData>) {
         span.home = self.id;
         if !self.shared.is_open() {
-            self.shared.dropped_closed.fetch_add(1, Ordering::Relaxed);
+            self.shared.count_closed();
             return;
         }
         match self.producer.push(span) {
             Ok(()) => self.pushed(),
-            Err(PushError::Full(span)) => {
-                self.shared.wake();
-                match self.shared.policy {
-                    QueuePolicy::DropNewest => self.shared.count_dropped(),
-                    QueuePolicy::Block { timeout } => self.push_blocking(span, timeout),
-                }
-            }
+            Err(PushError::Full(span)) => self.full(span),
         }
     }
 
+    #[inline]
     fn pushed(&mut self) {
-        self.until_wake = self.until_wake.saturating_sub(1);
+        self.woke_full = false;
+        self.until_wake -= 1;
         if self.until_wake == 0 {
-            self.until_wake = (self.shared.capacity / 2).max(1);
+            self.wake_exporter();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn wake_exporter(&mut self) {
+        self.until_wake = (self.shared.capacity / 2).max(1);
+        self.shared.wake();
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn full(&mut self, span: Box<SpanData>) {
+        if !self.woke_full {
+            self.woke_full = true;
             self.shared.wake();
+        }
+        match self.shared.policy {
+            QueuePolicy::DropNewest => self.discard(span),
+            QueuePolicy::Block { timeout } => self.push_blocking(span, timeout),
+        }
+    }
+
+    /// Drops a span for lack of room: counts it and keeps the record for reuse.
+    fn discard(&mut self, span: Box<SpanData>) {
+        // Only this thread writes its counter, so a load and a store suffice.
+        let n = self.dropped.load(Ordering::Relaxed);
+        self.dropped.store(n + 1, Ordering::Release);
+        if self.stash.len() < STASH_MAX {
+            self.stash.push(span);
         }
     }
 
@@ -274,7 +364,7 @@ impl LocalRing {
                 Err(PushError::Full(back)) => span = back,
             }
             if Instant::now() >= deadline || !self.shared.is_open() {
-                self.shared.count_dropped();
+                self.discard(span);
                 return;
             }
             self.shared.wake();
@@ -283,12 +373,16 @@ impl LocalRing {
 }
 
 /// A cleared span record to reuse, if this thread has one for the tracer.
+#[inline]
 pub(crate) fn spare(tracer_id: u64) -> Option<Box<SpanData>> {
     LOCAL
         .try_with(|local| {
             let mut local = local.try_borrow_mut().ok()?;
-            let ring = local.iter_mut().find(|r| r.shared.id == tracer_id)?;
-            let mut span = ring.spares.pop().ok()?;
+            let ring = local.iter_mut().find(|r| r.tracer_id == tracer_id)?;
+            let mut span = match ring.stash.pop() {
+                Some(span) => span,
+                None => ring.spares.pop().ok()?,
+            };
             span.clear();
             Some(span)
         })
@@ -297,7 +391,30 @@ pub(crate) fn spare(tracer_id: u64) -> Option<Box<SpanData>> {
 }
 
 /// Hands a finished span to its tracer's exporter (the hot path).
+#[inline]
 pub(crate) fn submit(span: Box<SpanData>) {
+    let id = span.tracer_id;
+    let mut slot = Some(span);
+    let _ = LOCAL.try_with(|local| {
+        let Ok(mut local) = local.try_borrow_mut() else {
+            return;
+        };
+        if let Some(ring) = local.iter_mut().find(|r| r.tracer_id == id) {
+            if let Some(span) = slot.take() {
+                ring.push(span);
+            }
+        }
+    });
+    if let Some(span) = slot {
+        submit_slow(span);
+    }
+}
+
+/// First span this thread ends for this tracer, or thread-local storage is being torn down (or
+/// re-entered).
+#[cold]
+#[inline(never)]
+fn submit_slow(span: Box<SpanData>) {
     let id = span.tracer_id;
     let mut slot = Some(span);
     let _ = LOCAL.try_with(|local| {
@@ -307,11 +424,6 @@ pub(crate) fn submit(span: Box<SpanData>) {
         let Some(span) = slot.take() else {
             return;
         };
-        if let Some(ring) = local.iter_mut().find(|r| r.shared.id == id) {
-            ring.push(span);
-            return;
-        }
-        // Slow path: first span this thread ends for this tracer.
         local.retain(|r| r.shared.is_open());
         match lookup(id) {
             Some(shared) => {
@@ -323,9 +435,63 @@ pub(crate) fn submit(span: Box<SpanData>) {
         }
     });
     if let Some(span) = slot {
-        // Thread-local storage is being torn down (or re-entered): take the slow path.
+        // Thread-local storage is being torn down (or re-entered).
         if let Some(shared) = lookup(id) {
             shared.push_overflow(span);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Stamp;
+    use crate::ids::{SpanContext, SpanId, TraceId};
+    use crate::span::{SpanKind, Status};
+    use crate::tracer::Parent;
+
+    fn blank(tracer_id: u64) -> Box<SpanData> {
+        Box::new(SpanData {
+            tracer_id,
+            home: 0,
+            context: SpanContext::new(TraceId::INVALID, SpanId::INVALID, false, false),
+            parent_span_id: None,
+            parent_is_remote: false,
+            name_prefix: None,
+            name: "s".into(),
+            span_kind: SpanKind::Internal,
+            parent: Parent::Current,
+            start: Stamp::Unset,
+            end: Stamp::Unset,
+            attributes: Vec::new(),
+            attributes_own_heap: false,
+            content: Vec::new(),
+            events: Vec::new(),
+            status: Status::Unset,
+            capture_content: false,
+        })
+    }
+
+    #[test]
+    fn drops_are_counted_per_thread_and_survive_the_thread() {
+        let (tx, _rx) = crossbeam_channel::bounded(1);
+        let shared = Shared::register(2, QueuePolicy::DropNewest, tx);
+        let theirs = Arc::clone(&shared);
+        std::thread::spawn(move || {
+            let mut ring = LocalRing::new(Arc::clone(&theirs));
+            for _ in 0..40 {
+                ring.push(blank(theirs.id));
+            }
+            // Two fit; 38 were dropped, counted, and at most 32 records kept for reuse.
+            assert_eq!(theirs.dropped(), 38);
+            assert_eq!(ring.stash.len(), STASH_MAX);
+        })
+        .join()
+        .expect("recording thread");
+        // The thread's ring is gone; its count was folded into the shared counter.
+        assert_eq!(shared.dropped(), 38);
+        let mut out = Vec::new();
+        assert_eq!(shared.drain_into(&mut out, usize::MAX), 2);
+        assert_eq!(shared.dropped(), 38);
     }
 }

@@ -24,24 +24,28 @@ use crate::value::{Content, Key, Value};
 macro_rules! common_builder_methods {
     () => {
         /// Uses `parent` instead of the current span.
+        #[inline]
         pub fn parent(mut self, parent: SpanContext) -> Self {
             self.inner = self.inner.parent(parent);
             self
         }
 
         /// Starts a new trace even if a span is current.
+        #[inline]
         pub fn root(mut self) -> Self {
             self.inner = self.inner.root();
             self
         }
 
         /// Adds an attribute.
+        #[inline]
         pub fn attribute(mut self, key: impl Into<Key>, value: impl Into<Value>) -> Self {
             self.inner = self.inner.attribute(key, value);
             self
         }
 
         /// Starts the span at an explicit time instead of now.
+        #[inline]
         pub fn start_time(mut self, time: SystemTime) -> Self {
             self.inner = self.inner.start_time(time);
             self
@@ -53,12 +57,14 @@ macro_rules! guard {
     ($name:ident) => {
         impl Deref for $name {
             type Target = Span;
+            #[inline]
             fn deref(&self) -> &Span {
                 &self.span
             }
         }
 
         impl DerefMut for $name {
+            #[inline]
             fn deref_mut(&mut self) -> &mut Span {
                 &mut self.span
             }
@@ -66,16 +72,19 @@ macro_rules! guard {
 
         impl $name {
             /// Ends the span now.
+            #[inline]
             pub fn end(self) {
                 self.span.end();
             }
 
             /// Ends the span at an explicit time.
+            #[inline]
             pub fn end_at(self, time: SystemTime) {
                 self.span.end_at(time);
             }
 
             /// The underlying span.
+            #[inline]
             pub fn into_span(self) -> Span {
                 self.span
             }
@@ -83,6 +92,7 @@ macro_rules! guard {
     };
 }
 
+#[inline]
 fn genai<'t>(
     tracer: &'t Tracer,
     operation: &'static str,
@@ -98,6 +108,7 @@ fn genai<'t>(
 
 impl Tracer {
     /// An agent run: `invoke_agent {name}`.
+    #[inline]
     pub fn agent(&self, name: impl Into<Cow<'static, str>>) -> AgentBuilder<'_> {
         let name = name.into();
         let inner = genai(
@@ -112,6 +123,7 @@ impl Tracer {
     }
 
     /// An LLM call: `chat {model}` with `gen_ai.provider.name` and `gen_ai.request.model`.
+    #[inline]
     pub fn llm(
         &self,
         provider: impl Into<Cow<'static, str>>,
@@ -125,6 +137,7 @@ impl Tracer {
     }
 
     /// A tool call: `execute_tool {name}`.
+    #[inline]
     pub fn tool(&self, name: impl Into<Cow<'static, str>>) -> ToolBuilder<'_> {
         let name = name.into();
         let inner = genai(
@@ -139,6 +152,7 @@ impl Tracer {
     }
 
     /// A reasoning step: `reasoning {step}` with `cairn.reasoning.step`.
+    #[inline]
     pub fn reasoning(&self, step: u32) -> ReasoningBuilder<'_> {
         let inner = SpanBuilder::new(self, Some("reasoning"), Cow::Owned(step.to_string()))
             .kind(Kind::Reasoning)
@@ -147,6 +161,7 @@ impl Tracer {
     }
 
     /// A decision: `decision {name}` with options, the chosen option, confidence and rationale.
+    #[inline]
     pub fn decision(&self, name: impl Into<Cow<'static, str>>) -> DecisionBuilder<'_> {
         let name = name.into();
         let inner = SpanBuilder::new(self, Some("decision"), name.clone())
@@ -156,6 +171,7 @@ impl Tracer {
     }
 
     /// A retrieval step: `retrieval {data source}`.
+    #[inline]
     pub fn retrieval(&self, data_source: impl Into<Cow<'static, str>>) -> RetrievalBuilder<'_> {
         let source = data_source.into();
         let inner = genai(
@@ -171,6 +187,7 @@ impl Tracer {
 
     /// A guardrail check: `guardrail {name}`, finished with [`GuardrailCheck::pass`] or
     /// [`GuardrailCheck::block`].
+    #[inline]
     pub fn guardrail(&self, name: impl Into<Cow<'static, str>>) -> GuardrailBuilder<'_> {
         let name = name.into();
         let inner = SpanBuilder::new(self, Some("guardrail"), name.clone())
@@ -191,12 +208,14 @@ impl AgentBuilder<'_> {
     common_builder_methods!();
 
     /// `gen_ai.agent.id`.
+    #[inline]
     pub fn id(mut self, id: impl Into<Cow<'static, str>>) -> Self {
         self.inner = self.inner.attribute(sc::GEN_AI_AGENT_ID, id.into());
         self
     }
 
     /// `gen_ai.agent.description`.
+    #[inline]
     pub fn description(mut self, text: impl Into<Cow<'static, str>>) -> Self {
         self.inner = self
             .inner
@@ -205,18 +224,21 @@ impl AgentBuilder<'_> {
     }
 
     /// `gen_ai.conversation.id`.
+    #[inline]
     pub fn conversation_id(mut self, id: impl Into<Cow<'static, str>>) -> Self {
         self.inner = self.inner.attribute(sc::GEN_AI_CONVERSATION_ID, id.into());
         self
     }
 
     /// `user.id`.
+    #[inline]
     pub fn user_id(mut self, id: impl Into<Cow<'static, str>>) -> Self {
         self.inner = self.inner.attribute(sc::USER_ID, id.into());
         self
     }
 
     /// Starts the run.
+    #[inline]
     pub fn start(self) -> Span {
         self.inner.start()
     }
@@ -248,36 +270,42 @@ impl LlmBuilder<'_> {
     common_builder_methods!();
 
     /// `gen_ai.request.temperature`.
+    #[inline]
     pub fn temperature(mut self, t: f64) -> Self {
         self.inner = self.inner.attribute(sc::GEN_AI_REQUEST_TEMPERATURE, t);
         self
     }
 
     /// `gen_ai.request.top_p`.
+    #[inline]
     pub fn top_p(mut self, p: f64) -> Self {
         self.inner = self.inner.attribute(sc::GEN_AI_REQUEST_TOP_P, p);
         self
     }
 
     /// `gen_ai.request.max_tokens`.
+    #[inline]
     pub fn max_tokens(mut self, n: u64) -> Self {
         self.inner = self.inner.attribute(sc::GEN_AI_REQUEST_MAX_TOKENS, n);
         self
     }
 
     /// `gen_ai.system_instructions` (content).
+    #[inline]
     pub fn system_instructions(mut self, content: impl Into<Content>) -> Self {
         self.inner = self.inner.content(sc::GEN_AI_SYSTEM_INSTRUCTIONS, content);
         self
     }
 
     /// `gen_ai.input.messages` (content).
+    #[inline]
     pub fn input_messages(mut self, content: impl Into<Content>) -> Self {
         self.inner = self.inner.content(sc::GEN_AI_INPUT_MESSAGES, content);
         self
     }
 
     /// Starts the call.
+    #[inline]
     pub fn start(self) -> LlmCall {
         LlmCall {
             span: self.inner.start(),
@@ -296,6 +324,7 @@ guard!(LlmCall);
 
 impl LlmCall {
     /// Records token usage.
+    #[inline]
     pub fn set_usage(&mut self, usage: Usage) {
         self.span
             .set_attribute(sc::GEN_AI_USAGE_INPUT_TOKENS, usage.input_tokens);
@@ -323,17 +352,20 @@ impl LlmCall {
     }
 
     /// `gen_ai.response.model`.
+    #[inline]
     pub fn set_response_model(&mut self, model: impl Into<Cow<'static, str>>) {
         self.span
             .set_attribute(sc::GEN_AI_RESPONSE_MODEL, model.into());
     }
 
     /// `gen_ai.response.id`.
+    #[inline]
     pub fn set_response_id(&mut self, id: impl Into<Cow<'static, str>>) {
         self.span.set_attribute(sc::GEN_AI_RESPONSE_ID, id.into());
     }
 
     /// `gen_ai.response.finish_reasons`.
+    #[inline]
     pub fn set_finish_reasons<S: Into<Cow<'static, str>>>(
         &mut self,
         reasons: impl IntoIterator<Item = S>,
@@ -344,11 +376,13 @@ impl LlmCall {
     }
 
     /// `gen_ai.output.messages` (content).
+    #[inline]
     pub fn set_output_messages(&mut self, content: impl Into<Content>) {
         self.span.set_content(sc::GEN_AI_OUTPUT_MESSAGES, content);
     }
 
     /// Records `error` (see [`Span::record_error`]) and ends the call.
+    #[inline]
     pub fn fail<E: Error + ?Sized>(mut self, error: &E) {
         self.span.record_error(error);
         self.span.end();
@@ -366,18 +400,21 @@ impl ToolBuilder<'_> {
     common_builder_methods!();
 
     /// `gen_ai.tool.call.id`.
+    #[inline]
     pub fn call_id(mut self, id: impl Into<Cow<'static, str>>) -> Self {
         self.inner = self.inner.attribute(sc::GEN_AI_TOOL_CALL_ID, id.into());
         self
     }
 
     /// `gen_ai.tool.type` (`function`, `extension` or `datastore`).
+    #[inline]
     pub fn tool_type(mut self, kind: &'static str) -> Self {
         self.inner = self.inner.attribute(sc::GEN_AI_TOOL_TYPE, kind);
         self
     }
 
     /// `gen_ai.tool.description`.
+    #[inline]
     pub fn description(mut self, text: impl Into<Cow<'static, str>>) -> Self {
         self.inner = self
             .inner
@@ -386,18 +423,21 @@ impl ToolBuilder<'_> {
     }
 
     /// `cairn.tool.attempt`: 1 for a first call, 2+ for retries.
+    #[inline]
     pub fn attempt(mut self, n: u32) -> Self {
         self.inner = self.inner.attribute(sc::CAIRN_TOOL_ATTEMPT, n);
         self
     }
 
     /// `gen_ai.tool.call.arguments` (content).
+    #[inline]
     pub fn arguments(mut self, content: impl Into<Content>) -> Self {
         self.inner = self.inner.content(sc::GEN_AI_TOOL_CALL_ARGUMENTS, content);
         self
     }
 
     /// Starts the call; its latency is the span's duration.
+    #[inline]
     pub fn start(self) -> ToolCall {
         ToolCall {
             span: self.inner.start(),
@@ -416,18 +456,21 @@ guard!(ToolCall);
 
 impl ToolCall {
     /// Records the result (content) and marks the call successful.
+    #[inline]
     pub fn set_result(&mut self, result: impl Into<Content>) {
         self.span.set_content(sc::GEN_AI_TOOL_CALL_RESULT, result);
         self.span.set_status(Status::Ok);
     }
 
     /// Records the result and ends the call.
+    #[inline]
     pub fn ok(mut self, result: impl Into<Content>) {
         self.set_result(result);
         self.span.end();
     }
 
     /// Records `error` (see [`Span::record_error`]) and ends the call.
+    #[inline]
     pub fn fail<E: Error + ?Sized>(mut self, error: &E) {
         self.span.record_error(error);
         self.span.end();
@@ -445,17 +488,20 @@ impl ReasoningBuilder<'_> {
     common_builder_methods!();
 
     /// `cairn.reasoning.content` (content).
+    #[inline]
     pub fn content(mut self, text: impl Into<Content>) -> Self {
         self.inner = self.inner.content(sc::CAIRN_REASONING_CONTENT, text);
         self
     }
 
     /// Starts the step (for steps that take time).
+    #[inline]
     pub fn start(self) -> Span {
         self.inner.start()
     }
 
     /// Records an instantaneous step; returns its context.
+    #[inline]
     pub fn record(self) -> SpanContext {
         record_now(self.inner)
     }
@@ -472,6 +518,7 @@ impl DecisionBuilder<'_> {
     common_builder_methods!();
 
     /// `cairn.decision.options`.
+    #[inline]
     pub fn options<S: Into<Cow<'static, str>>>(
         mut self,
         options: impl IntoIterator<Item = S>,
@@ -484,6 +531,7 @@ impl DecisionBuilder<'_> {
     }
 
     /// `cairn.decision.chosen`.
+    #[inline]
     pub fn chosen(mut self, option: impl Into<Cow<'static, str>>) -> Self {
         self.inner = self
             .inner
@@ -492,6 +540,7 @@ impl DecisionBuilder<'_> {
     }
 
     /// `cairn.decision.confidence`, clamped to 0..=1 (NaN is not recorded).
+    #[inline]
     pub fn confidence(mut self, confidence: f64) -> Self {
         if !confidence.is_nan() {
             self.inner = self
@@ -502,17 +551,20 @@ impl DecisionBuilder<'_> {
     }
 
     /// `cairn.decision.rationale` (content).
+    #[inline]
     pub fn rationale(mut self, text: impl Into<Content>) -> Self {
         self.inner = self.inner.content(sc::CAIRN_DECISION_RATIONALE, text);
         self
     }
 
     /// Starts the decision (for decisions that take time).
+    #[inline]
     pub fn start(self) -> Span {
         self.inner.start()
     }
 
     /// Records an instantaneous decision; returns its context.
+    #[inline]
     pub fn record(self) -> SpanContext {
         record_now(self.inner)
     }
@@ -529,12 +581,14 @@ impl RetrievalBuilder<'_> {
     common_builder_methods!();
 
     /// `cairn.retrieval.query` (content).
+    #[inline]
     pub fn query(mut self, text: impl Into<Content>) -> Self {
         self.inner = self.inner.content(sc::CAIRN_RETRIEVAL_QUERY, text);
         self
     }
 
     /// `cairn.retrieval.top_k`.
+    #[inline]
     pub fn top_k(mut self, k: u32) -> Self {
         self.inner = self.inner.attribute(sc::CAIRN_RETRIEVAL_TOP_K, k);
         self
@@ -542,6 +596,7 @@ impl RetrievalBuilder<'_> {
 
     /// Starts the retrieval; record the hit count with
     /// `span.set_attribute(semconv::CAIRN_RETRIEVAL_DOCUMENTS, n)`.
+    #[inline]
     pub fn start(self) -> Span {
         self.inner.start()
     }
@@ -558,6 +613,7 @@ impl GuardrailBuilder<'_> {
     common_builder_methods!();
 
     /// Starts the check.
+    #[inline]
     pub fn start(self) -> GuardrailCheck {
         GuardrailCheck {
             span: self.inner.start(),
@@ -576,11 +632,13 @@ guard!(GuardrailCheck);
 
 impl GuardrailCheck {
     /// Records that the input passed.
+    #[inline]
     pub fn set_passed(&mut self) {
         self.span.set_attribute(sc::CAIRN_GUARDRAIL_PASSED, true);
     }
 
     /// Records that the input was blocked, and why.
+    #[inline]
     pub fn set_blocked(&mut self, reason: impl Into<Cow<'static, str>>) {
         self.span.set_attribute(sc::CAIRN_GUARDRAIL_PASSED, false);
         self.span
@@ -588,12 +646,14 @@ impl GuardrailCheck {
     }
 
     /// Records a pass and ends the check.
+    #[inline]
     pub fn pass(mut self) {
         self.set_passed();
         self.span.end();
     }
 
     /// Records a block and ends the check.
+    #[inline]
     pub fn block(mut self, reason: impl Into<Cow<'static, str>>) {
         self.set_blocked(reason);
         self.span.end();
@@ -602,11 +662,11 @@ impl GuardrailCheck {
 
 /// Starts and ends a span at once: at its explicit start time if it has one, else now.
 fn record_now(builder: SpanBuilder<'_>) -> SpanContext {
-    let at = builder.start_ns();
+    let at = builder.start_stamp();
     let span = builder.start();
     let ctx = span.context();
     match at {
-        Some(ns) => span.end_at_ns(ns),
+        Some(stamp) => span.end_at_stamp(stamp),
         None => span.end(),
     }
     ctx

@@ -8,12 +8,15 @@
 //! - **Hot path** (`buffer`): a span is a boxed record owned by its [`Span`] handle while it
 //!   records; when it ends, the pointer goes onto a bounded single-producer ring owned by the
 //!   ending thread. No lock shared between recording threads, no syscall, no encoding there. Ids
-//!   come from a per-thread RNG, timestamps from a vDSO monotonic clock anchored to wall time.
+//!   come from a per-thread RNG; timestamps are raw TSC readings, converted to wall time (an
+//!   anchor taken once per process) on the exporter thread.
 //! - **Exporter** (`exporter`): one background thread per [`Tracer`] drains the rings, batches,
 //!   encodes protobuf, gzips, sends with `ureq` and retries per the OTLP spec. It never touches an
 //!   async runtime, so the SDK works with or without tokio.
 //! - **Bounded memory**: at most `queue_capacity` finished spans per recording thread plus the
-//!   spans being exported (one batch, or what a flush took from the buffers); beyond that spans are dropped and counted ([`Tracer::dropped_spans`]) or the recording
+//!   spans being exported (one batch, or what a flush took from the buffers), plus per thread at
+//!   most `queue_capacity` recycled records and 32 records of dropped spans kept for reuse; beyond
+//!   that spans are dropped and counted ([`Tracer::dropped_spans`]) or the recording
 //!   thread waits with a timeout ([`QueuePolicy::Block`]).
 //! - **Context**: explicit parents ([`SpanBuilder::parent`]), an implicit current span per thread
 //!   ([`Span::enter`]) that follows futures when they are wrapped ([`FutureExt`]), and W3C

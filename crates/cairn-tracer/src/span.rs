@@ -1,7 +1,10 @@
 //! Spans: the recording handle ([`Span`]) and the finished record handed to the exporter.
 //!
-//! A [`Span`] owns a boxed [`SpanData`] while it records; the box is allocated once, by the
-//! builder, and holds the first eight attributes inline, so a typical span costs one allocation.
+//! A [`Span`] owns a boxed [`SpanData`] while it records. Records are recycled (see
+//! [`crate::buffer`]): a record and its attribute vector (room for eight) are allocated once and
+//! reused, so in steady state a span allocates nothing. Attributes are stored as given (static keys
+//! and values are not copied or converted); the name prefix, timestamps and values are turned into
+//! OTLP on the exporter thread.
 //! Setting attributes writes into that box; nothing is shared with other threads until the span ends, when the box
 //! pointer is pushed onto the ending thread's ring buffer (see [`crate::buffer`]). A span that is
 //! not sampled carries a valid [`SpanContext`] (so children and `traceparent` still propagate)
@@ -14,14 +17,17 @@ use std::borrow::Cow;
 use std::error::Error;
 use std::time::SystemTime;
 
-use crate::clock;
+use crate::clock::{self, Stamp};
 use crate::context::{self, ContextGuard};
 use crate::ids::{SpanContext, SpanId};
 use crate::semconv;
 use crate::value::{Content, Key, Value};
 
-/// A span's attributes: the first eight live inline in the span's box.
-pub(crate) type Attributes = smallvec::SmallVec<[(Key, Value); 8]>;
+/// A span's attributes, in the order set.
+pub(crate) type Attributes = Vec<(Key, Value)>;
+
+/// Attribute slots a new record reserves (a recycled record keeps whatever it grew to).
+pub(crate) const ATTRIBUTES_RESERVED: usize = 8;
 
 /// The agent kind of a span, emitted as `cairn.kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -141,9 +147,14 @@ pub(crate) struct SpanData {
     pub(crate) name_prefix: Option<&'static str>,
     pub(crate) name: Cow<'static, str>,
     pub(crate) span_kind: SpanKind,
-    pub(crate) start_ns: u64,
-    pub(crate) end_ns: u64,
+    /// Where the parent comes from; read once, when the span starts.
+    pub(crate) parent: crate::tracer::Parent,
+    pub(crate) start: Stamp,
+    pub(crate) end: Stamp,
     pub(crate) attributes: Attributes,
+    /// Whether some attribute may own heap memory (an owned key or string, an array, JSON). When
+    /// false, [`SpanData::clear`] forgets the attributes without running their destructors.
+    pub(crate) attributes_own_heap: bool,
     /// Content attributes, kept apart so the redaction callback sees exactly these.
     pub(crate) content: Vec<(Key, Content)>,
     pub(crate) events: Vec<EventData>,
@@ -153,18 +164,41 @@ pub(crate) struct SpanData {
 }
 
 impl SpanData {
+    /// Appends an attribute, noting whether it owns heap memory. For the usual static key and
+    /// scalar or static-string value the check folds away at compile time.
+    #[inline]
+    pub(crate) fn push_attribute(&mut self, key: Key, value: Value) {
+        self.attributes_own_heap |= matches!(key, Cow::Owned(_)) || value.owns_heap();
+        self.attributes.push((key, value));
+    }
+
+    /// Appends attributes that may own heap memory.
+    pub(crate) fn extend_attributes(&mut self, attributes: impl IntoIterator<Item = (Key, Value)>) {
+        self.attributes_own_heap = true;
+        self.attributes.extend(attributes);
+    }
+
     /// Empties the record for reuse, keeping its allocations.
+    #[inline]
     pub(crate) fn clear(&mut self) {
         self.name = Cow::Borrowed("");
         self.name_prefix = None;
-        self.attributes.clear();
+        if self.attributes_own_heap {
+            self.attributes.clear();
+            self.attributes_own_heap = false;
+        } else {
+            // Nothing to free: every key and value is static or scalar, so skip their
+            // destructors (this compiles to resetting the length).
+            self.attributes.drain(..).for_each(std::mem::forget);
+        }
         self.content.clear();
         self.events.clear();
         self.status = Status::Unset;
         self.parent_span_id = None;
         self.parent_is_remote = false;
-        self.start_ns = 0;
-        self.end_ns = 0;
+        self.parent = crate::tracer::Parent::Current;
+        self.start = Stamp::Unset;
+        self.end = Stamp::Unset;
     }
 }
 
@@ -179,6 +213,7 @@ pub struct Span {
 }
 
 impl Span {
+    #[inline]
     pub(crate) fn new(context: SpanContext, data: Option<Box<SpanData>>) -> Span {
         Span { context, data }
     }
@@ -194,9 +229,10 @@ impl Span {
     }
 
     /// Sets (appends) an attribute.
+    #[inline]
     pub fn set_attribute(&mut self, key: impl Into<Key>, value: impl Into<Value>) {
         if let Some(data) = &mut self.data {
-            data.attributes.push((key.into(), value.into()));
+            data.push_attribute(key.into(), value.into());
         }
     }
 
@@ -298,8 +334,7 @@ impl Span {
             attributes,
             backtrace,
         });
-        data.attributes
-            .push((Key::Borrowed(semconv::ERROR_TYPE), Value::Str(error_type)));
+        data.push_attribute(Key::Borrowed(semconv::ERROR_TYPE), Value::Str(error_type));
         data.status = Status::Error(Cow::Owned(message));
     }
 
@@ -316,23 +351,25 @@ impl Span {
     }
 
     /// Ends the span now.
+    #[inline]
     pub fn end(mut self) {
         self.finish(None);
     }
 
     /// Ends the span at an explicit time (for replaying or simulating past work).
     pub fn end_at(mut self, time: SystemTime) {
-        self.finish(Some(clock::system_time_nanos(time)));
+        self.finish(Some(Stamp::Unix(clock::system_time_nanos(time))));
     }
 
-    pub(crate) fn end_at_ns(mut self, end_ns: u64) {
-        self.finish(Some(end_ns));
+    pub(crate) fn end_at_stamp(mut self, end: Stamp) {
+        self.finish(Some(end));
     }
 
-    fn finish(&mut self, end_ns: Option<u64>) {
+    #[inline]
+    fn finish(&mut self, end: Option<Stamp>) {
         if let Some(mut data) = self.data.take() {
-            let end = end_ns.unwrap_or_else(clock::now_unix_nanos);
-            data.end_ns = end.max(data.start_ns);
+            let end = end.unwrap_or_else(Stamp::now);
+            data.end = end.not_before(data.start);
             crate::buffer::submit(data);
         }
     }
@@ -340,12 +377,15 @@ impl Span {
     /// Time since the span started (zero when not recording).
     pub fn elapsed(&self) -> std::time::Duration {
         self.data.as_ref().map_or(std::time::Duration::ZERO, |d| {
-            std::time::Duration::from_nanos(clock::now_unix_nanos().saturating_sub(d.start_ns))
+            std::time::Duration::from_nanos(
+                clock::now_unix_nanos().saturating_sub(d.start.unix_nanos()),
+            )
         })
     }
 }
 
 impl Drop for Span {
+    #[inline]
     fn drop(&mut self) {
         self.finish(None);
     }

@@ -19,12 +19,12 @@ use std::time::{Duration, Instant, SystemTime};
 use crossbeam_channel::{RecvTimeoutError, Sender};
 
 use crate::buffer::{self, QueuePolicy, Shared};
-use crate::clock;
+use crate::clock::{self, Stamp};
 use crate::context;
 use crate::exporter::{self, Control, Counters, Exporter, Settings, encode, http};
 use crate::ids::{SpanContext, SpanId, TraceId};
 use crate::semconv;
-use crate::span::{Attributes, Kind, Span, SpanData, SpanKind, Status};
+use crate::span::{ATTRIBUTES_RESERVED, Attributes, Kind, Span, SpanData, SpanKind, Status};
 use crate::value::{Content, Key, Value};
 
 /// The redaction callback: given a content attribute's key and text, returns the text to export
@@ -566,15 +566,18 @@ impl Tracer {
         self.inner.shutdown(timeout)
     }
 
+    #[inline]
     pub(crate) fn id(&self) -> u64 {
         self.inner.shared.id
     }
 
+    #[inline]
     fn sample(&self, trace_id: TraceId) -> bool {
         self.inner.sample_all || trace_id.low_u64() < self.inner.sample_threshold
     }
 
     /// A fresh span record for a builder: one allocation, filled in by the builder's methods.
+    #[inline]
     pub(crate) fn new_span_data(
         &self,
         name_prefix: Option<&'static str>,
@@ -597,9 +600,11 @@ impl Tracer {
             name_prefix,
             name,
             span_kind,
-            start_ns: 0,
-            end_ns: 0,
-            attributes: Attributes::new(),
+            parent: Parent::Current,
+            start: Stamp::Unset,
+            end: Stamp::Unset,
+            attributes: Attributes::with_capacity(ATTRIBUTES_RESERVED),
+            attributes_own_heap: false,
             content: Vec::new(),
             events: Vec::new(),
             status: Status::Unset,
@@ -609,6 +614,7 @@ impl Tracer {
 
     /// Starts a span: resolves the parent, draws ids, samples, stamps the start time (unless the
     /// record already has one). The shared path of every builder and of the `tracing` bridge.
+    #[inline]
     pub(crate) fn start_span(&self, mut data: Box<SpanData>, parent: Parent) -> Span {
         let parent = match parent {
             Parent::Current => context::current(),
@@ -634,16 +640,16 @@ impl Tracer {
         data.context = ctx;
         data.parent_span_id = parent_span_id;
         data.parent_is_remote = parent_is_remote;
-        if data.start_ns == 0 {
-            data.start_ns = clock::now_unix_nanos();
+        if data.start == Stamp::Unset {
+            data.start = Stamp::now();
         }
-        data.end_ns = data.start_ns;
+        data.end = data.start;
         Span::new(ctx, Some(data))
     }
 }
 
 /// Where a new span's parent comes from.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Parent {
     /// The current span of the thread or instrumented future (the default).
     Current,
@@ -659,13 +665,13 @@ pub(crate) enum Parent {
 #[must_use = "a span is only recorded once started"]
 pub struct SpanBuilder<'t> {
     tracer: &'t Tracer,
-    parent: Parent,
-    /// The record being configured; builder methods write into it, so moving the builder moves
-    /// a pointer.
+    /// The record being configured (the parent choice included); builder methods write into it,
+    /// so moving the builder moves two pointers.
     data: Box<SpanData>,
 }
 
 impl<'t> SpanBuilder<'t> {
+    #[inline]
     pub(crate) fn new(
         tracer: &'t Tracer,
         name_prefix: Option<&'static str>,
@@ -673,17 +679,18 @@ impl<'t> SpanBuilder<'t> {
     ) -> Self {
         SpanBuilder {
             tracer,
-            parent: Parent::Current,
             data: tracer.new_span_data(name_prefix, name, SpanKind::Internal),
         }
     }
 
     /// Sets `cairn.kind`.
+    #[inline]
     pub fn kind(self, kind: Kind) -> Self {
         self.attribute(semconv::CAIRN_KIND, kind.as_str())
     }
 
     /// Sets the OpenTelemetry span kind (default internal).
+    #[inline]
     pub fn span_kind(mut self, kind: SpanKind) -> Self {
         self.data.span_kind = kind;
         self
@@ -691,24 +698,28 @@ impl<'t> SpanBuilder<'t> {
 
     /// Uses `parent` instead of the current span (e.g. a context extracted from `traceparent`,
     /// or a span started on another thread).
+    #[inline]
     pub fn parent(mut self, parent: SpanContext) -> Self {
-        self.parent = Parent::Explicit(parent);
+        self.data.parent = Parent::Explicit(parent);
         self
     }
 
     /// Starts a new trace even if a span is current.
+    #[inline]
     pub fn root(mut self) -> Self {
-        self.parent = Parent::Root;
+        self.data.parent = Parent::Root;
         self
     }
 
     /// Adds an attribute.
+    #[inline]
     pub fn attribute(mut self, key: impl Into<Key>, value: impl Into<Value>) -> Self {
-        self.data.attributes.push((key.into(), value.into()));
+        self.data.push_attribute(key.into(), value.into());
         self
     }
 
     /// Adds a content attribute (recorded only when the tracer captures content).
+    #[inline]
     pub fn content(mut self, key: impl Into<Key>, content: impl Into<Content>) -> Self {
         if self.data.capture_content {
             self.data.content.push((key.into(), content.into()));
@@ -718,16 +729,18 @@ impl<'t> SpanBuilder<'t> {
 
     /// Starts the span at an explicit time instead of now (for replaying or simulating work).
     pub fn start_time(mut self, time: SystemTime) -> Self {
-        self.data.start_ns = clock::system_time_nanos(time).max(1);
+        self.data.start = Stamp::Unix(clock::system_time_nanos(time));
         self
     }
 
     /// Starts the span.
+    #[inline]
     pub fn start(self) -> Span {
-        self.tracer.start_span(self.data, self.parent)
+        let parent = self.data.parent;
+        self.tracer.start_span(self.data, parent)
     }
 
-    pub(crate) fn start_ns(&self) -> Option<u64> {
-        (self.data.start_ns != 0).then_some(self.data.start_ns)
+    pub(crate) fn start_stamp(&self) -> Option<Stamp> {
+        (self.data.start != Stamp::Unset).then_some(self.data.start)
     }
 }

@@ -29,6 +29,17 @@ pub enum Value {
     Json(Box<serde_json::Value>),
 }
 
+impl Value {
+    /// Whether dropping the value frees heap memory.
+    #[inline]
+    pub(crate) fn owns_heap(&self) -> bool {
+        matches!(
+            self,
+            Value::Str(Cow::Owned(_)) | Value::Array(_) | Value::Json(_)
+        )
+    }
+}
+
 impl From<bool> for Value {
     fn from(v: bool) -> Self {
         Value::Bool(v)
