@@ -10,12 +10,11 @@
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use cairn_model::{AgentKind, LogRecord, Record, Span, TraceId, attributes_to_json};
+use cairn_model::{AgentKind, LogRecord, Record, Span, TraceId};
 use rusqlite::{Transaction, params};
 
 use crate::StoreError;
 use crate::extract::{self, SearchText, SpanFacts};
-use crate::query::EventDetail;
 
 /// `meta` key of the next ledger index to index.
 pub(crate) const META_CURSOR: &str = "cursor";
@@ -204,22 +203,11 @@ impl TraceDelta {
     }
 }
 
+/// The `events` column of a span: its events as the JSON array of `EventDetail`s.
 pub(crate) fn events_json(span: &Span) -> String {
-    let events: Vec<EventDetail> = span
-        .events
-        .iter()
-        .map(|e| EventDetail {
-            name: e.name.clone(),
-            time_unix_nano: e.time_unix_nano,
-            attributes: attributes_to_json(&e.attributes),
-            body: None,
-            severity_number: None,
-            severity_text: None,
-            ledger_index: None,
-        })
-        .collect();
-    // Serializing plain maps and strings to a String cannot fail.
-    serde_json::to_string(&events).unwrap_or_else(|_| "[]".to_owned())
+    let mut out = String::new();
+    json::write_to(&mut out, &json::Events(&span.events));
+    out
 }
 
 /// Applies a batch of ledger entries in one transaction and advances the cursor.
@@ -235,6 +223,8 @@ pub(crate) fn apply(
         });
     }
     let mut deltas: HashMap<(TraceId, String), TraceDelta> = HashMap::new();
+    // JSON text buffers, reused across rows.
+    let (mut attributes, mut events) = (String::new(), String::new());
     {
         let mut insert_span = tx.prepare_cached(INSERT_SPAN)?;
         let mut insert_log_stmt = tx.prepare_cached(INSERT_LOG)?;
@@ -246,6 +236,8 @@ pub(crate) fn apply(
                     let facts = extract::span_facts(span);
                     let kind = span.agent_kind.as_str();
                     let project = extract::project(&span.resource);
+                    json::write_to(&mut attributes, &json::Attributes(&span.attributes));
+                    json::write_to(&mut events, &json::Events(&span.events));
                     let inserted = insert_span.execute(params![
                         ledger_index,
                         &span.trace_id.0[..],
@@ -264,8 +256,8 @@ pub(crate) fn apply(
                         facts.conversation,
                         facts.input_tokens.map(to_sql_int),
                         facts.output_tokens.map(to_sql_int),
-                        serde_json::Value::Object(attributes_to_json(&span.attributes)).to_string(),
-                        events_json(span),
+                        attributes,
+                        events,
                         project,
                     ])?;
                     if inserted == 0 {
@@ -278,7 +270,16 @@ pub(crate) fn apply(
                     facts.text
                 }
                 Record::Log(log) => {
-                    if insert_log(&mut insert_log_stmt, ledger_index, log)? == 0 {
+                    json::write_to(&mut attributes, &json::Attributes(&log.attributes));
+                    json::write_to(&mut events, &json::Value(&log.body));
+                    if insert_log(
+                        &mut insert_log_stmt,
+                        ledger_index,
+                        log,
+                        &events,
+                        &attributes,
+                    )? == 0
+                    {
                         continue;
                     }
                     extract::log_text(&log.body, &log.attributes)
@@ -334,6 +335,8 @@ fn insert_log(
     stmt: &mut rusqlite::CachedStatement<'_>,
     ledger_index: i64,
     log: &LogRecord,
+    body: &str,
+    attributes: &str,
 ) -> Result<usize, StoreError> {
     Ok(stmt.execute(params![
         ledger_index,
@@ -344,8 +347,8 @@ fn insert_log(
         log.severity_number,
         log.severity_text,
         log.event_name,
-        log.body.to_json().to_string(),
-        serde_json::Value::Object(attributes_to_json(&log.attributes)).to_string(),
+        body,
+        attributes,
         extract::project(&log.resource),
     ])?)
 }
@@ -366,4 +369,235 @@ fn insert_text(
         text.errors,
     ])?;
     Ok(())
+}
+
+/// JSON text of attribute lists and events, written straight from the model's types.
+///
+/// The output is byte for byte what serializing `cairn_model::attributes_to_json` (a
+/// `serde_json::Map`) produces, without building the intermediate `Value` tree: object keys in
+/// the `Map`'s iteration order (sorted when `serde_json` is built without `preserve_order`, else
+/// the position of the key's first occurrence), the last duplicate's value, doubles as JSON
+/// numbers or `"NaN"`/`"Infinity"`/`"-Infinity"`, bytes as base64 (through `AnyValue::to_json`).
+mod json {
+    use std::sync::OnceLock;
+
+    use cairn_model::{AnyValue, Event, KeyValue};
+    use serde::ser::{Serialize, SerializeMap, SerializeSeq, SerializeStruct, Serializer};
+
+    /// Whether `serde_json::Map` iterates in key order (no `preserve_order` feature in the
+    /// build) rather than insertion order. Checked once at run time, because cargo unifies
+    /// `serde_json`'s features across the whole build.
+    fn map_is_sorted() -> bool {
+        static SORTED: OnceLock<bool> = OnceLock::new();
+        *SORTED.get_or_init(|| {
+            let mut map = serde_json::Map::new();
+            map.insert("b".to_owned(), serde_json::Value::Null);
+            map.insert("a".to_owned(), serde_json::Value::Null);
+            map.keys().next().is_some_and(|k| k == "a")
+        })
+    }
+
+    /// An attribute list as a JSON object.
+    pub(super) struct Attributes<'a>(pub(super) &'a [KeyValue]);
+
+    impl Serialize for Attributes<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let list = self.0;
+            // Each key once, with its last value.
+            let mut entries: Vec<&KeyValue> = Vec::with_capacity(list.len());
+            if map_is_sorted() {
+                entries.extend(list);
+                // Stable: duplicates keep their order, so the last one of a run wins below.
+                entries.sort_by(|a, b| a.key.cmp(&b.key));
+                entries.dedup_by(|next, kept| {
+                    let same = next.key == kept.key;
+                    if same {
+                        *kept = *next;
+                    }
+                    same
+                });
+            } else {
+                for kv in list {
+                    match entries.iter_mut().find(|e| e.key == kv.key) {
+                        Some(slot) => *slot = kv,
+                        None => entries.push(kv),
+                    }
+                }
+            }
+            let mut map = s.serialize_map(Some(entries.len()))?;
+            for kv in entries {
+                map.serialize_entry(&kv.key, &Value(&kv.value))?;
+            }
+            map.end()
+        }
+    }
+
+    /// One value as JSON (`AnyValue::to_json`).
+    pub(super) struct Value<'a>(pub(super) &'a AnyValue);
+
+    impl Serialize for Value<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            match self.0 {
+                AnyValue::Empty => s.serialize_unit(),
+                AnyValue::String(v) => s.serialize_str(v),
+                AnyValue::Bool(v) => s.serialize_bool(*v),
+                AnyValue::Int(v) => s.serialize_i64(*v),
+                AnyValue::Double(v) if v.is_nan() => s.serialize_str("NaN"),
+                AnyValue::Double(v) if v.is_infinite() => {
+                    s.serialize_str(if *v > 0.0 { "Infinity" } else { "-Infinity" })
+                }
+                AnyValue::Double(v) => s.serialize_f64(*v),
+                AnyValue::Array(items) => {
+                    let mut seq = s.serialize_seq(Some(items.len()))?;
+                    for item in items {
+                        seq.serialize_element(&Value(item))?;
+                    }
+                    seq.end()
+                }
+                AnyValue::KvList(kvs) => Attributes(kvs).serialize(s),
+                AnyValue::Bytes(_) => self.0.to_json().serialize(s),
+            }
+        }
+    }
+
+    /// Span events as the JSON array of `EventDetail`s the query API returns (span events carry
+    /// none of the optional log fields).
+    pub(super) struct Events<'a>(pub(super) &'a [Event]);
+
+    impl Serialize for Events<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut seq = s.serialize_seq(Some(self.0.len()))?;
+            for event in self.0 {
+                seq.serialize_element(&EventJson(event))?;
+            }
+            seq.end()
+        }
+    }
+
+    struct EventJson<'a>(&'a Event);
+
+    impl Serialize for EventJson<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut st = s.serialize_struct("EventDetail", 3)?;
+            st.serialize_field("name", &self.0.name)?;
+            st.serialize_field("time_unix_nano", &self.0.time_unix_nano)?;
+            st.serialize_field("attributes", &Attributes(&self.0.attributes))?;
+            st.end()
+        }
+    }
+
+    /// Replaces `out` with the JSON text of `value`.
+    pub(super) fn write_to(out: &mut String, value: &impl Serialize) {
+        let mut bytes = std::mem::take(out).into_bytes();
+        bytes.clear();
+        // Writing to a Vec cannot fail, and these values have no non-string keys.
+        if serde_json::to_writer(&mut bytes, value).is_err() {
+            bytes.clear();
+        }
+        // serde_json writes valid UTF-8.
+        *out = String::from_utf8(bytes).unwrap_or_default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cairn_model::{AnyValue, Event, KeyValue, attributes_to_json};
+
+    use super::json;
+
+    fn attrs(list: &[KeyValue]) -> String {
+        let mut out = "stale".to_owned();
+        json::write_to(&mut out, &json::Attributes(list));
+        out
+    }
+
+    /// The direct writer produces exactly the text of the `serde_json::Value` path (the erase
+    /// path compares stored JSON with freshly written JSON byte for byte).
+    #[test]
+    fn json_text_matches_the_value_path() {
+        let nested = AnyValue::KvList(vec![
+            KeyValue::new(
+                "z",
+                AnyValue::Array(vec![AnyValue::Empty, AnyValue::Bool(true)]),
+            ),
+            KeyValue::new("a", AnyValue::Double(-0.0)),
+            KeyValue::new("z", "last z wins"),
+        ]);
+        let cases: Vec<Vec<KeyValue>> = vec![
+            vec![],
+            vec![KeyValue::new("k", "v")],
+            vec![
+                KeyValue::new("b", AnyValue::Int(i64::MIN)),
+                KeyValue::new("a", AnyValue::Double(0.1)),
+                KeyValue::new(
+                    "é",
+                    "quote \" backslash \\ newline \n tab \t nul \u{0} emoji 🦀",
+                ),
+                KeyValue::new("b", AnyValue::Int(2)),
+                KeyValue::new("c", AnyValue::Double(f64::NAN)),
+                KeyValue::new("d", AnyValue::Double(f64::INFINITY)),
+                KeyValue::new("e", AnyValue::Double(f64::NEG_INFINITY)),
+                KeyValue::new("f", AnyValue::Double(1e300)),
+                KeyValue::new("g", AnyValue::Bytes(vec![0, 1, 2, 255])),
+                KeyValue::new("h", AnyValue::Empty),
+                KeyValue::new("i", nested.clone()),
+                KeyValue::new("j", AnyValue::Array(vec![nested, AnyValue::Int(-1)])),
+                KeyValue::new("", AnyValue::Bool(false)),
+                KeyValue::new("B", "upper sorts first"),
+            ],
+        ];
+        for list in cases {
+            let expected = serde_json::Value::Object(attributes_to_json(&list)).to_string();
+            assert_eq!(attrs(&list), expected);
+        }
+    }
+
+    #[test]
+    fn events_json_matches_event_details() {
+        let span = cairn_model::Span {
+            events: vec![
+                Event {
+                    name: "gen_ai.user.message".into(),
+                    time_unix_nano: u64::MAX,
+                    attributes: vec![KeyValue::new("content", "hi"), KeyValue::new("a", 1i64)],
+                    dropped_attributes_count: 3,
+                },
+                Event::default(),
+            ],
+            ..cairn_model::Span::default()
+        };
+        let expected: Vec<crate::query::EventDetail> = span
+            .events
+            .iter()
+            .map(|e| crate::query::EventDetail {
+                name: e.name.clone(),
+                time_unix_nano: e.time_unix_nano,
+                attributes: attributes_to_json(&e.attributes),
+                body: None,
+                severity_number: None,
+                severity_text: None,
+                ledger_index: None,
+            })
+            .collect();
+        let expected = serde_json::to_string(&expected).expect("serialize");
+        assert_eq!(super::events_json(&span), expected);
+        assert_eq!(
+            super::events_json(&cairn_model::Span::default()),
+            serde_json::to_string(&Vec::<crate::query::EventDetail>::new()).expect("empty")
+        );
+    }
+
+    #[test]
+    fn log_body_json_matches_the_value_path() {
+        for body in [
+            AnyValue::Empty,
+            AnyValue::from("text"),
+            AnyValue::Double(2.5),
+            AnyValue::KvList(vec![KeyValue::new("b", 1i64), KeyValue::new("a", "x")]),
+        ] {
+            let mut out = String::new();
+            json::write_to(&mut out, &json::Value(&body));
+            assert_eq!(out, body.to_json().to_string());
+        }
+    }
 }
