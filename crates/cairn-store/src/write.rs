@@ -112,9 +112,14 @@ struct Ranked<K: Ord> {
     value: String,
 }
 
-fn keep_lower<K: Ord>(slot: &mut Option<Ranked<K>>, candidate: Ranked<K>) {
-    if slot.as_ref().is_none_or(|cur| candidate.rank < cur.rank) {
-        *slot = Some(candidate);
+/// Keeps `(rank, value)` in `slot` when it ranks lower than what is there (`value` is only
+/// copied then).
+fn keep_lower<K: Ord>(slot: &mut Option<Ranked<K>>, rank: K, value: &str) {
+    if slot.as_ref().is_none_or(|cur| rank < cur.rank) {
+        *slot = Some(Ranked {
+            rank,
+            value: value.to_owned(),
+        });
     }
 }
 
@@ -166,19 +171,11 @@ impl TraceDelta {
         }
         keep_lower(
             &mut self.root,
-            Ranked {
-                rank: (span.parent_span_id.is_some(), start, ledger_index),
-                value: span.name.clone(),
-            },
+            (span.parent_span_id.is_some(), start, ledger_index),
+            &span.name,
         );
         if let Some(agent) = &facts.agent {
-            keep_lower(
-                &mut self.agent,
-                Ranked {
-                    rank: (start, ledger_index),
-                    value: agent.clone(),
-                },
-            );
+            keep_lower(&mut self.agent, (start, ledger_index), agent);
         }
         self.add_facet(Facet::Kind, kind);
         for (facet, value) in [
@@ -222,7 +219,7 @@ pub(crate) fn apply(
             next_cursor,
         });
     }
-    let mut deltas: HashMap<(TraceId, String), TraceDelta> = HashMap::new();
+    let mut deltas: HashMap<(TraceId, &str), TraceDelta> = HashMap::new();
     // JSON text buffers, reused across rows.
     let (mut attributes, mut events) = (String::new(), String::new());
     {
@@ -263,10 +260,12 @@ pub(crate) fn apply(
                     if inserted == 0 {
                         continue;
                     }
-                    deltas
-                        .entry((span.trace_id, project.to_owned()))
-                        .or_default()
-                        .add(ledger_index, span, &facts, kind);
+                    deltas.entry((span.trace_id, project)).or_default().add(
+                        ledger_index,
+                        span,
+                        &facts,
+                        kind,
+                    );
                     facts.text
                 }
                 Record::Log(log) => {
