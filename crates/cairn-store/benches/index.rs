@@ -1,15 +1,33 @@
 //! Index benchmarks: `apply` throughput for batches of 512 realistic GenAI spans, and `get_trace`
 //! for a 10,000-span trace.
 //!
-//! Run with `cargo bench -p cairn-store --bench index`.
+//! Run with `cargo bench -p cairn-store --bench index`. `apply/512_realistic_spans` reports wall
+//! time; `apply_cpu/512_realistic_spans` reports the CPU time of the applying thread (SQLite runs
+//! in the caller's thread, so this is the whole cost of indexing, and it does not depend on other
+//! load on the machine).
+//!
+//! Fixed workload (for `perf record` and `valgrind --tool=callgrind`): with `CAIRN_INDEX_BENCH_SPANS`
+//! set, the binary applies that many realistic spans to a fresh store in batches of 512 and prints
+//! wall time, thread CPU time and spans per CPU-second, then exits without running criterion:
+//!
+//! ```text
+//! cargo bench -p cairn-store --bench index --no-run     # prints the binary's path
+//! CAIRN_INDEX_BENCH_SPANS=10240 target/release/deps/index-<hash>
+//! CAIRN_INDEX_BENCH_SPANS=5120 valgrind --tool=callgrind --collect-atstart=no \
+//!     '--toggle-collect=*Store*apply*' target/release/deps/index-<hash>
+//! ```
+//!
+//! Results and what bounds the index are in the `//!` docs of `src/write.rs` (callgrind:
+//! 162 k instructions per span with the write path of commit 9daabff, 121 k now).
 
 use std::cell::Cell;
+use std::time::{Duration, Instant};
 
 use cairn_model::{
     AgentKind, AnyValue, KeyValue, Record, Span, SpanId, Status, StatusCode, TraceId,
 };
 use cairn_store::Store;
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group};
 
 const BATCH: usize = 512;
 const T0: u64 = 1_735_689_600_000_000_000;
@@ -145,6 +163,55 @@ fn realistic_span(run: u64, n: u64, spans_per_run: u64) -> Span {
     }
 }
 
+/// CPU time consumed by the calling thread so far (`/proc/thread-self/schedstat`, Linux), or
+/// `None` where that is not available.
+fn thread_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns = stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
+/// Batch `b` (0-based) of the apply workload: ledger indices `b*512..`, runs of `spans_per_run`.
+fn apply_batch(b: u64, spans_per_run: u64) -> Vec<(u64, Record)> {
+    let first = b * BATCH as u64;
+    (first..first + BATCH as u64)
+        .map(|i| {
+            let span = realistic_span(i / spans_per_run, i % spans_per_run, spans_per_run);
+            (i, Record::Span(span))
+        })
+        .collect()
+}
+
+/// The fixed workload: `spans` realistic spans (rounded up to whole batches) into a fresh store.
+fn fixed_workload(spans: u64) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = Store::open(&dir.path().join("index.db")).expect("open");
+    let batches = spans.div_ceil(BATCH as u64);
+    let (mut wall, mut cpu) = (Duration::ZERO, Duration::ZERO);
+    for b in 0..batches {
+        let batch = apply_batch(b, 16);
+        let cursor = batch.last().map_or(0, |(i, _)| i + 1);
+        let (w0, c0) = (Instant::now(), thread_cpu());
+        store.apply(&batch, cursor).expect("apply");
+        wall += w0.elapsed();
+        if let (Some(c0), Some(c1)) = (c0, thread_cpu()) {
+            cpu += c1 - c0;
+        }
+    }
+    let n = batches * BATCH as u64;
+    #[allow(clippy::cast_precision_loss)]
+    let per_s = |d: Duration| n as f64 / d.as_secs_f64().max(1e-9);
+    println!(
+        "apply {n} spans in batches of {BATCH}: wall {:.3} s ({:.0} spans/s), thread cpu {:.3} s \
+         ({:.0} spans per cpu-second, {:.2} us cpu/span)",
+        wall.as_secs_f64(),
+        per_s(wall),
+        cpu.as_secs_f64(),
+        per_s(cpu),
+        cpu.as_secs_f64() * 1e6 / n.max(1) as f64,
+    );
+}
+
 fn bench_apply(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut store = Store::open(&dir.path().join("index.db")).expect("open");
@@ -156,15 +223,9 @@ fn bench_apply(c: &mut Criterion) {
     group.bench_function("512_realistic_spans", |b| {
         b.iter_batched(
             || {
-                let first = next.get();
-                next.set(first + BATCH as u64);
-                (first..first + BATCH as u64)
-                    .map(|i| {
-                        let span =
-                            realistic_span(i / spans_per_run, i % spans_per_run, spans_per_run);
-                        (i, Record::Span(span))
-                    })
-                    .collect::<Vec<_>>()
+                let b = next.get();
+                next.set(b + 1);
+                apply_batch(b, spans_per_run)
             },
             |batch| {
                 let cursor = batch.last().map_or(0, |(i, _)| i + 1);
@@ -172,6 +233,30 @@ fn bench_apply(c: &mut Criterion) {
             },
             BatchSize::LargeInput,
         );
+    });
+    group.finish();
+
+    if thread_cpu().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = Store::open(&dir.path().join("index.db")).expect("open");
+    let next = Cell::new(0u64);
+    let mut group = c.benchmark_group("apply_cpu");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group.bench_function("512_realistic_spans", |b| {
+        b.iter_custom(|iters| {
+            let mut cpu = Duration::ZERO;
+            for _ in 0..iters {
+                let batch = apply_batch(next.get(), spans_per_run);
+                next.set(next.get() + 1);
+                let cursor = batch.last().map_or(0, |(i, _)| i + 1);
+                let c0 = thread_cpu().unwrap_or_default();
+                store.apply(&batch, cursor).expect("apply");
+                cpu += thread_cpu().unwrap_or_default().saturating_sub(c0);
+            }
+            cpu
+        });
     });
     group.finish();
 }
@@ -211,4 +296,15 @@ fn bench_get_trace(c: &mut Criterion) {
 }
 
 criterion_group!(benches, bench_apply, bench_get_trace);
-criterion_main!(benches);
+
+fn main() {
+    if let Some(spans) = std::env::var("CAIRN_INDEX_BENCH_SPANS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        fixed_workload(spans);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -39,6 +39,12 @@ const MESSAGE_PREFIXES: &[&str] = &[
 const IO_VALUES: &[&str] = &["input.value", "output.value"];
 /// Tool call content keys, for log records (spans use [`Span::tool`]).
 const TOOL_IO: &[&str] = &["gen_ai.tool.call.arguments", "gen_ai.tool.call.result"];
+/// The output messages, whose `reasoning` parts are [`Span::reasoning`]'s fallback.
+const OUTPUT_MESSAGES: &str = "gen_ai.output.messages";
+/// Cairn's own reasoning attributes, which [`Span::reasoning`] prefers, in order.
+const REASONING_KEYS: &[&str] = &["cairn.reasoning.content", "cairn.reasoning.summary"];
+/// Attribute prefixes [`Span::decision`] reads.
+const DECISION_PREFIXES: &[&str] = &["cairn.decision.", "decision."];
 /// Keys inside message JSON whose values are structure, not content.
 const STRUCTURAL_KEYS: &[&str] = &["role", "type", "finish_reason", "id", "tool_call_id"];
 
@@ -117,18 +123,27 @@ pub(crate) fn span_facts(span: &Span) -> SpanFacts {
             push_json_leaves(content, &mut text.tool_io);
         }
     }
-    if let Some(reasoning) = span.reasoning() {
-        push_piece(&mut text.reasoning, &reasoning);
-    }
-    if let Some(rationale) = span.decision().and_then(|d| d.rationale) {
-        push_piece(&mut text.reasoning, &rationale);
-    }
     let is_tool = span.agent_kind == AgentKind::Tool;
+    // Content is parsed once: the first `gen_ai.output.messages` is kept for the reasoning.
+    let mut output_messages: Option<Value> = None;
+    let mut has_decision = false;
     for kv in &span.attributes {
         let key = kv.key.as_str();
+        has_decision |= DECISION_PREFIXES.iter().any(|p| key.starts_with(p));
         if is_message_key(key) || (!is_tool && IO_VALUES.contains(&key)) {
-            push_json_leaves(&kv.value.to_content_json(), &mut text.messages);
+            let content = kv.value.to_content_json();
+            push_json_leaves(&content, &mut text.messages);
+            if key == OUTPUT_MESSAGES && output_messages.is_none() {
+                output_messages = Some(content);
+            }
         }
+    }
+    if let Some(reasoning) = reasoning(span, output_messages.as_ref()) {
+        push_piece(&mut text.reasoning, &reasoning);
+    }
+    // `Span::decision` reads only attributes under these prefixes: skip it when there are none.
+    if has_decision && let Some(rationale) = span.decision().and_then(|d| d.rationale) {
+        push_piece(&mut text.reasoning, &rationale);
     }
     for event in &span.events {
         // Older GenAI conventions carried messages as span events (`gen_ai.user.message` …).
@@ -168,6 +183,26 @@ pub(crate) fn span_facts(span: &Span) -> SpanFacts {
         is_error: span.is_error(),
         text,
     }
+}
+
+/// [`Span::reasoning`], given the span's first `gen_ai.output.messages` already parsed (with
+/// `AnyValue::to_content_json`), so message content is parsed once per span.
+fn reasoning(span: &Span, output_messages: Option<&Value>) -> Option<String> {
+    if let Some(text) = REASONING_KEYS
+        .iter()
+        .find_map(|key| span.attribute(key).and_then(AnyValue::as_str))
+    {
+        return Some(text.to_owned());
+    }
+    let parts: Vec<&str> = output_messages?
+        .as_array()?
+        .iter()
+        .filter_map(|message| message.get("parts")?.as_array())
+        .flatten()
+        .filter(|part| part.get("type").and_then(Value::as_str) == Some("reasoning"))
+        .filter_map(|part| part.get("content").and_then(Value::as_str))
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("\n\n"))
 }
 
 /// Search text of a log record: its body, and content and exception attributes.
@@ -285,6 +320,69 @@ mod tests {
             facts.text.errors,
             "upstream timeout\nSocketError\nsocket closed"
         );
+    }
+
+    /// The reasoning column is exactly what the model's accessors give: `Span::reasoning`, then
+    /// the rationale of `Span::decision`.
+    #[test]
+    fn reasoning_column_matches_the_span_accessors() {
+        let output = |content: &str| {
+            KeyValue::new(
+                "gen_ai.output.messages",
+                format!(
+                    r#"[{{"role":"assistant","parts":[{{"type":"reasoning","content":"{content}"}},{{"type":"text","content":"x"}},{{"type":"reasoning","content":"more"}}]}}]"#
+                ),
+            )
+        };
+        let structured = KeyValue::new(
+            "gen_ai.output.messages",
+            vec![AnyValue::KvList(vec![KeyValue::new(
+                "parts",
+                vec![AnyValue::KvList(vec![
+                    KeyValue::new("type", "reasoning"),
+                    KeyValue::new("content", "structured thought"),
+                ])],
+            )])],
+        );
+        let cases = vec![
+            vec![],
+            vec![output("first")],
+            vec![output("first"), output("second")],
+            vec![structured],
+            vec![KeyValue::new("gen_ai.output.messages", "not json")],
+            vec![
+                KeyValue::new("cairn.reasoning.content", AnyValue::Int(3)),
+                KeyValue::new("cairn.reasoning.summary", "summary wins"),
+                output("ignored"),
+            ],
+            vec![
+                KeyValue::new("cairn.reasoning.content", "content wins"),
+                output("no"),
+            ],
+            vec![KeyValue::new("decision.rationale", "plain prefix")],
+            vec![
+                KeyValue::new("cairn.decision.name", "pick"),
+                KeyValue::new("decision.rationale", "shadowed by the cairn prefix"),
+            ],
+            vec![
+                KeyValue::new("cairn.decision.confidence", AnyValue::Double(7.0)),
+                KeyValue::new("decision.rationale", "invalid confidence falls through"),
+                output("both"),
+            ],
+        ];
+        for attributes in cases {
+            let span = with_attributes(attributes);
+            let mut expected = String::new();
+            if let Some(r) = span.reasoning() {
+                push_piece(&mut expected, &r);
+            }
+            if let Some(r) = span.decision().and_then(|d| d.rationale) {
+                push_piece(&mut expected, &r);
+            }
+            assert_eq!(span_facts(&span).text.reasoning, expected, "{span:?}");
+        }
+        let span = with_attributes(vec![output("first")]);
+        assert_eq!(span_facts(&span).text.reasoning, "first\n\nmore");
     }
 
     #[test]

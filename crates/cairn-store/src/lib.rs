@@ -27,7 +27,7 @@
 //! [`Store::delete_before`] deletes old rows of some projects from the index; the ledger keeps
 //! everything and a reindex restores them.
 //!
-//! # Schema (version 2, `PRAGMA user_version`)
+//! # Schema (version 3, `PRAGMA user_version`)
 //! Integers are SQLite 64-bit; times are unix nanoseconds (saturating at `i64::MAX`, the year
 //! 2262), ids are raw bytes (`BLOB`); JSON columns hold text in `cairn_model`'s
 //! `AnyValue::to_json` mapping, the same JSON the query API returns.
@@ -39,7 +39,7 @@
 //! | `logs` | `ledger_index` | `project`, optional `trace_id`/`span_id`, times, severity, `event_name`, `body` (JSON), `attributes` (JSON object) |
 //! | `traces` | (`trace_id`, `project`) | per-trace summary: first start, last end, span/error/tool-call counts, token sums (LLM spans with usage separately from others), root name and rank, agent name and rank; generated `duration_ns`, `input_tokens`, `output_tokens` |
 //! | `trace_facets` | (`facet`, `value`, `trace_id`, `project`) | the distinct agents (1), agent kinds (2), tools (3), models (4) and conversations (5) each trace mentions, for the list filters and the conversation grouping |
-//! | `search` | `rowid` = ledger index | contentless FTS5 (`unicode61`, diacritics folded, `contentless_delete`): columns `reasoning`, `tool_io`, `messages`, `errors` of a span or log record |
+//! | `search` | `rowid` = ledger index | contentless FTS5 (`unicode61`, diacritics folded, `contentless_delete`, `automerge` 8): columns `reasoning`, `tool_io`, `messages`, `errors` of a span or log record |
 //!
 //! Log records carrying trace and span ids are attached to that span at query time (the span may
 //! arrive later); the others of a trace are listed beside its spans; records without a trace id
