@@ -232,6 +232,17 @@ impl Reader {
         conversations::list_conversations(&self.conn, project, query)
     }
 
+    /// [`Reader::get_trace`] as the query API's JSON document (what `serde_json::to_vec` makes of
+    /// the [`TraceDetail`]), rendered without parsing the stored attributes and events; `None`
+    /// when the trace is unknown.
+    pub fn get_trace_json(
+        &self,
+        project: Option<&str>,
+        trace_id: &TraceId,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        query::get_trace_json(&self.conn, project, trace_id)
+    }
+
     /// Aggregates per agent, tool or model (see [`GroupBy`] for what each counts).
     pub fn stats(
         &self,

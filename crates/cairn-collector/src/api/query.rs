@@ -3,19 +3,23 @@
 //!
 //! The store's result types serialize to exactly the documented JSON shapes; these handlers only
 //! parse parameters and map errors. Conversations list ids and aggregates, never span content, so
-//! they are not recorded as accesses.
+//! they are not recorded as accesses. The trace detail is the exception in form, not in shape: the
+//! store renders its JSON itself (see [`get_trace`]), because a 10,000-span trace is ≈12 MB.
 
+use std::io::Write;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use axum::extract::{Path, State};
-use axum::http::Uri;
+use axum::http::{HeaderMap, HeaderValue, Uri, header};
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use cairn_model::{AgentKind, TraceId};
 use cairn_store::{
     ConversationPage, ConversationQuery, GroupBy, SortOrder, StatsQuery, StatsReport, StatusFilter,
-    TraceDetail, TracePage, TraceQuery, TraceSort,
+    TracePage, TraceQuery, TraceSort,
 };
+use flate2::write::GzEncoder;
 
 use super::ApiState;
 use super::error::ApiError;
@@ -43,6 +47,9 @@ const TRACE_PARAMS: &[&str] = &[
 const CONVERSATION_PARAMS: &[&str] = &["since", "until", "limit", "cursor"];
 
 const STATS_PARAMS: &[&str] = &["since", "until", "group_by", "agent"];
+
+/// The content type `Json` answers carry.
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 /// Builds the store query from the request's parameters.
 pub(crate) fn trace_query(uri: &Uri, now: SystemTime) -> Result<TraceQuery, ApiError> {
@@ -111,25 +118,81 @@ pub(crate) async fn list_traces(
 }
 
 /// One trace with its spans and logs (span content: recorded as an access).
+///
+/// The answer is the JSON of [`cairn_store::TraceDetail`], rendered by the store straight from
+/// the index rows on the blocking pool ([`cairn_store::Reader::get_trace_json`]): the stored
+/// attributes and events are copied, not parsed and serialized again. Answers of at least
+/// [`GZIP_MIN_BYTES`] are gzipped (fastest level, on the blocking pool too) when the request's
+/// `Accept-Encoding` allows `gzip`.
 pub(crate) async fn get_trace(
     State(state): State<Arc<ApiState>>,
     Extension(principal): Extension<Principal>,
     Path(trace_id): Path<String>,
-) -> Result<Json<TraceDetail>, ApiError> {
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let id = TraceId::from_hex(&trace_id).ok_or_else(|| {
         ApiError::bad_request(format!(
             "invalid trace id {trace_id:?}: expected 32 hex digits"
         ))
     })?;
     let project = principal.project_filter();
-    let detail = state
-        .with_reader(move |reader| reader.get_trace(project.as_deref(), &id))
+    let gzip = accepts_gzip(&headers);
+    let (body, gzipped) = state
+        .with_reader(move |reader| {
+            Ok(reader
+                .get_trace_json(project.as_deref(), &id)?
+                .map(|json| encode(json, gzip)))
+        })
         .await?
         .ok_or_else(|| ApiError::not_found(format!("trace {trace_id} not found")))?;
     let mut access = Access::new(&principal, "GET /api/v1/traces/{trace_id}");
     access.trace_id = Some(id.to_hex());
     state.access.record(access);
-    Ok(Json(detail))
+    let mut response = ([(header::CONTENT_TYPE, JSON)], body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    if gzipped {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    Ok(response)
+}
+
+/// Smallest trace answer that is gzipped: below it compressing saves too little to pay off.
+pub(crate) const GZIP_MIN_BYTES: usize = 64 * 1024;
+
+/// True when `Accept-Encoding` lists `gzip` with a non-zero quality (`*` is not taken as gzip).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let coding = parts.next().unwrap_or_default();
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            coding.eq_ignore_ascii_case("gzip") && !refused
+        })
+}
+
+/// The answer body and whether it is gzipped: `json` itself unless `gzip` is allowed and the
+/// body is large enough, or compressing fails (then the plain JSON goes out).
+fn encode(json: Vec<u8>, gzip: bool) -> (Vec<u8>, bool) {
+    if !gzip || json.len() < GZIP_MIN_BYTES {
+        return (json, false);
+    }
+    let mut encoder = GzEncoder::new(
+        Vec::with_capacity(json.len() / 8),
+        flate2::Compression::fast(),
+    );
+    match encoder.write_all(&json).and_then(|()| encoder.finish()) {
+        Ok(gzipped) => (gzipped, true),
+        Err(_) => (json, false),
+    }
 }
 
 pub(crate) async fn stats(
@@ -229,6 +292,32 @@ mod tests {
         let uri: Uri = "/api/v1/traces?sort=tokens&order=asc".parse().unwrap();
         let q = trace_query(&uri, now).unwrap();
         assert_eq!((q.sort, q.order), (TraceSort::Tokens, SortOrder::Asc));
+    }
+
+    #[test]
+    fn gzip_only_when_accepted_and_large() {
+        let accept = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(v).unwrap());
+            accepts_gzip(&h)
+        };
+        assert!(accept("gzip"));
+        assert!(accept("br, GZIP;q=0.5, deflate"));
+        assert!(!accept("gzip;q=0"));
+        assert!(!accept("identity"));
+        assert!(!accept("*"));
+        assert!(!accept("x-gzip2"));
+        assert!(!accepts_gzip(&HeaderMap::new()));
+
+        let small = b"{\"spans\":[]}".to_vec();
+        assert_eq!(encode(small.clone(), true), (small, false));
+        let big: Vec<u8> = format!("[{}0]", "12345,".repeat(GZIP_MIN_BYTES)).into_bytes();
+        assert_eq!(encode(big.clone(), false), (big.clone(), false));
+        let (gz, gzipped) = encode(big.clone(), true);
+        assert!(gzipped && gz.len() < big.len() / 10, "{}", gz.len());
+        let mut back = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut back).unwrap();
+        assert_eq!(back, big);
     }
 
     #[test]
