@@ -293,16 +293,7 @@ impl Span {
         {
             return Some(text);
         }
-        let messages = self.attribute("gen_ai.output.messages")?.to_content_json();
-        let parts: Vec<&str> = messages
-            .as_array()?
-            .iter()
-            .filter_map(|message| message.get("parts")?.as_array())
-            .flatten()
-            .filter(|part| part.get("type").and_then(Value::as_str) == Some("reasoning"))
-            .filter_map(|part| part.get("content").and_then(Value::as_str))
-            .collect();
-        (!parts.is_empty()).then(|| parts.join("\n\n"))
+        reasoning_of_output_messages(&self.attribute("gen_ai.output.messages")?.to_content_json())
     }
 
     /// `true` when the status is error or the span carries `error.type` (the GenAI/HTTP
@@ -369,6 +360,20 @@ fn options_list(value: &AnyValue) -> Vec<String> {
         Value::Null => Vec::new(),
         other => vec![other.to_string()],
     }
+}
+
+/// The `reasoning` parts of a parsed `gen_ai.output.messages` value, joined by blank lines; `None`
+/// when there are none.
+pub fn reasoning_of_output_messages(messages: &Value) -> Option<String> {
+    let parts: Vec<&str> = messages
+        .as_array()?
+        .iter()
+        .filter_map(|message| message.get("parts")?.as_array())
+        .flatten()
+        .filter(|part| part.get("type").and_then(Value::as_str) == Some("reasoning"))
+        .filter_map(|part| part.get("content").and_then(Value::as_str))
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("\n\n"))
 }
 
 #[cfg(test)]

@@ -194,15 +194,7 @@ fn reasoning(span: &Span, output_messages: Option<&Value>) -> Option<String> {
     {
         return Some(text.to_owned());
     }
-    let parts: Vec<&str> = output_messages?
-        .as_array()?
-        .iter()
-        .filter_map(|message| message.get("parts")?.as_array())
-        .flatten()
-        .filter(|part| part.get("type").and_then(Value::as_str) == Some("reasoning"))
-        .filter_map(|part| part.get("content").and_then(Value::as_str))
-        .collect();
-    (!parts.is_empty()).then(|| parts.join("\n\n"))
+    cairn_model::genai::reasoning_of_output_messages(output_messages?)
 }
 
 /// Search text of a log record: its body, and content and exception attributes.

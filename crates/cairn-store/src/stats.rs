@@ -242,14 +242,7 @@ fn span_stats(
         args.push(project.to_owned().into());
         sql += &format!(" AND project = ?{}", args.len());
     }
-    if let Some(since) = query.since {
-        args.push(to_sql_int(since).into());
-        sql += &format!(" AND start_ns >= ?{}", args.len());
-    }
-    if let Some(until) = query.until {
-        args.push(to_sql_int(until).into());
-        sql += &format!(" AND start_ns < ?{}", args.len());
-    }
+    push_window(&mut sql, &mut args, query);
     sql += &format!(" ORDER BY {key}, d");
 
     let mut stmt = conn.prepare_cached(&sql)?;
@@ -367,14 +360,7 @@ fn attributed_stats(
         sql += &format!(" AND project = ?{}", args.len());
     }
     if query.group_by == GroupBy::Agent {
-        if let Some(since) = query.since {
-            args.push(to_sql_int(since).into());
-            sql += &format!(" AND start_ns >= ?{}", args.len());
-        }
-        if let Some(until) = query.until {
-            args.push(to_sql_int(until).into());
-            sql += &format!(" AND start_ns < ?{}", args.len());
-        }
+        push_window(&mut sql, &mut args, query);
     }
     sql += ")";
     if let Some(agent) = &query.agent {
@@ -494,6 +480,18 @@ fn add_trace(spans: &[SpanRow], query: &StatsQuery, groups: &mut HashMap<String,
                     );
             }
         }
+    }
+}
+
+/// Appends the query's `since`/`until` bounds on `start_ns` as numbered parameters.
+fn push_window(sql: &mut String, args: &mut Vec<rusqlite::types::Value>, query: &StatsQuery) {
+    if let Some(since) = query.since {
+        args.push(to_sql_int(since).into());
+        *sql += &format!(" AND start_ns >= ?{}", args.len());
+    }
+    if let Some(until) = query.until {
+        args.push(to_sql_int(until).into());
+        *sql += &format!(" AND start_ns < ?{}", args.len());
     }
 }
 

@@ -6,11 +6,10 @@ use prost::Message as _;
 
 use crate::harness::*;
 
-#[test]
-fn invalid_utf8_rejects_one_span_in_partial_success() {
-    let dir = tempfile::tempdir().unwrap();
-    let serve = Serve::start(dir.path(), &[]);
-    let mut body = tool_span_request(20..23);
+/// A request with one tool span per seed, the first one's name made invalid UTF-8 (0xff at
+/// offset 12).
+fn request_with_one_bad_span(seeds: std::ops::Range<u64>) -> Vec<u8> {
+    let mut body = tool_span_request(seeds);
     // The first span's name (the only field spelled like this) gets a byte that is not UTF-8.
     let name = b"execute_tool fetch_url";
     let at = body
@@ -18,6 +17,25 @@ fn invalid_utf8_rejects_one_span_in_partial_success() {
         .position(|w| w == name)
         .expect("span name in the request");
     body[at + 12] = 0xff;
+    body
+}
+
+/// The bad span's trace is unknown, the others are stored.
+fn assert_only_good_spans_stored(serve: &Serve, bad: u64, good: &[u64]) {
+    serve.wait_indexed(good.len() as u64);
+    let (status, _) = serve.get(&format!("/api/v1/traces/{}", trace_hex(bad)));
+    assert_eq!(status, 404, "the bad span is not stored");
+    for &seed in good {
+        let (status, _) = serve.get(&format!("/api/v1/traces/{}", trace_hex(seed)));
+        assert_eq!(status, 200, "span {seed} is stored");
+    }
+}
+
+#[test]
+fn invalid_utf8_rejects_one_span_in_partial_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start(dir.path(), &[]);
+    let body = request_with_one_bad_span(20..23);
     let answer = post(&format!("{}/v1/traces", serve.http), &[PROTOBUF], &body);
     assert_eq!(
         answer.status,
@@ -35,13 +53,7 @@ fn invalid_utf8_rejects_one_span_in_partial_success() {
         "{}",
         partial.error_message
     );
-    serve.wait_indexed(2);
-    let (status, _) = serve.get(&format!("/api/v1/traces/{}", trace_hex(20)));
-    assert_eq!(status, 404, "the bad span is not stored");
-    for seed in [21, 22] {
-        let (status, _) = serve.get(&format!("/api/v1/traces/{}", trace_hex(seed)));
-        assert_eq!(status, 200, "span {seed} is stored");
-    }
+    assert_only_good_spans_stored(&serve, 20, &[21, 22]);
     serve.stop();
 }
 
@@ -54,13 +66,7 @@ fn invalid_utf8_over_grpc_rejects_one_span_in_partial_success() {
 
     let dir = tempfile::tempdir().unwrap();
     let serve = Serve::start(dir.path(), &[]);
-    let mut body = tool_span_request(30..33);
-    let name = b"execute_tool fetch_url";
-    let at = body
-        .windows(name.len())
-        .position(|w| w == name)
-        .expect("span name in the request");
-    body[at + 12] = 0xff;
+    let body = request_with_one_bad_span(30..33);
     let target = serve
         .grpc
         .trim_start_matches("http://")
@@ -92,12 +98,6 @@ fn invalid_utf8_over_grpc_rejects_one_span_in_partial_success() {
         "{}",
         partial.error_message
     );
-    serve.wait_indexed(2);
-    let (status, _) = serve.get(&format!("/api/v1/traces/{}", trace_hex(30)));
-    assert_eq!(status, 404, "the bad span is not stored");
-    for seed in [31, 32] {
-        let (status, _) = serve.get(&format!("/api/v1/traces/{}", trace_hex(seed)));
-        assert_eq!(status, 200, "span {seed} is stored");
-    }
+    assert_only_good_spans_stored(&serve, 30, &[31, 32]);
     serve.stop();
 }
