@@ -3,6 +3,7 @@
 mod api;
 mod archive;
 mod cosigned;
+mod interop;
 mod model;
 mod tamper;
 mod vectors;
