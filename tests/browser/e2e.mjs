@@ -639,6 +639,91 @@ if (mockInfo || otlpUrl) {
   });
 }
 
+// WCAG 2.1 AA contrast (1.4.3): every visible text node against the background it is painted on
+// (ancestors' background colours composited), 4.5:1 for normal text and 3:1 for large text.
+async function contrastFailures() {
+  return page.evaluate(() => {
+    const parse = (c) => {
+      const m = /rgba?\(([^)]+)\)/.exec(c);
+      if (!m) return null;
+      const p = m[1].split(/[\s,/]+/).filter(Boolean).map(Number);
+      return { r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1 };
+    };
+    const over = (top, bottom) => ({
+      r: top.r * top.a + bottom.r * (1 - top.a),
+      g: top.g * top.a + bottom.g * (1 - top.a),
+      b: top.b * top.a + bottom.b * (1 - top.a),
+      a: 1,
+    });
+    // What is painted behind the text: the elements under its centre, top to bottom (ancestors
+    // and positioned siblings such as a waterfall bar alike), composited with their opacity.
+    const background = (el, box) => {
+      const x = Math.min(Math.max(box.left + box.width / 2, 0), innerWidth - 1);
+      const y = Math.min(Math.max(box.top + box.height / 2, 0), innerHeight - 1);
+      const layers = [];
+      for (const e of document.elementsFromPoint(x, y)) {
+        if (e !== el && el.contains(e)) continue;
+        const c = parse(getComputedStyle(e).backgroundColor);
+        if (!c || c.a === 0) continue;
+        let alpha = c.a;
+        for (let a = e; a; a = a.parentElement) alpha *= Number(getComputedStyle(a).opacity);
+        layers.push({ ...c, a: alpha });
+        if (alpha >= 1) break;
+      }
+      let base = { r: 255, g: 255, b: 255, a: 1 };
+      for (let i = layers.length - 1; i >= 0; i--) base = over(layers[i], base);
+      return base;
+    };
+    const lum = (c) => {
+      const f = (v) => {
+        const s = v / 255;
+        return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+      };
+      return 0.2126 * f(c.r) + 0.7152 * f(c.g) + 0.0722 * f(c.b);
+    };
+    const failures = [];
+    let checked = 0;
+    for (const el of document.querySelectorAll('body *')) {
+      if (el.closest('svg') || el.matches(':disabled') || el.closest('[aria-hidden="true"]')) continue;
+      const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+      if (!own) continue;
+      const style = getComputedStyle(el);
+      const box = el.getBoundingClientRect();
+      if (style.visibility !== 'visible' || style.display === 'none' || box.width === 0 || box.height === 0) continue;
+      // Only what is on screen: elementsFromPoint sees the viewport.
+      if (box.bottom <= 0 || box.top >= innerHeight || box.right <= 0 || box.left >= innerWidth) continue;
+      const bg = background(el, box);
+      const fg = over(parse(style.color), bg);
+      const [hi, lo] = [lum(fg), lum(bg)].sort((a, b) => b - a);
+      const ratio = (hi + 0.05) / (lo + 0.05);
+      const size = parseFloat(style.fontSize);
+      const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+      checked += 1;
+      if (ratio < (large ? 3 : 4.5)) {
+        failures.push(`${el.tagName.toLowerCase()}.${[...el.classList].join('.')} "${el.textContent.trim().slice(0, 30)}" ${ratio.toFixed(2)}:1`);
+      }
+    }
+    return { checked, failures };
+  });
+}
+
+await step('contrast: text meets WCAG AA on every page', async () => {
+  const first = (await api('/traces?limit=1')).traces[0]?.trace_id;
+  const pages = ['/traces', '/agents', '/conversations', '/audit'];
+  if (first) pages.push(`/runs/${first}`);
+  const out = {};
+  for (const path of pages) {
+    await page.goto(`${base}${path}`);
+    await page.waitForLoadState('networkidle');
+    await page.waitForTimeout(300);
+    const { checked, failures } = await contrastFailures();
+    assert(checked > 5, `${path}: only ${checked} text elements found`);
+    assert(failures.length === 0, `${path}: ${failures.length} text elements below AA contrast: ${failures.slice(0, 8).join('; ')}`);
+    out[path.startsWith('/runs/') ? '/runs/…' : path] = checked;
+  }
+  return out;
+});
+
 await step('unknown run shows a not-found message', async () => {
   allowedConsole = /status of 404/;
   await page.goto(`${base}/runs/ffffffffffffffffffffffffffffffff`);
