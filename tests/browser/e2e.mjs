@@ -707,19 +707,27 @@ async function contrastFailures() {
   });
 }
 
-await step('contrast: text meets WCAG AA on every page', async () => {
+await step('contrast: text meets WCAG AA on every page, light and dark', async () => {
   const first = (await api('/traces?limit=1')).traces[0]?.trace_id;
   const pages = ['/traces', '/agents', '/conversations', '/audit'];
   if (first) pages.push(`/runs/${first}`);
   const out = {};
-  for (const path of pages) {
-    await page.goto(`${base}${path}`);
-    await page.waitForLoadState('networkidle');
-    await page.waitForTimeout(300);
-    const { checked, failures } = await contrastFailures();
-    assert(checked > 5, `${path}: only ${checked} text elements found`);
-    assert(failures.length === 0, `${path}: ${failures.length} text elements below AA contrast: ${failures.slice(0, 8).join('; ')}`);
-    out[path.startsWith('/runs/') ? '/runs/…' : path] = checked;
+  try {
+    for (const colorScheme of ['light', 'dark']) {
+      await page.emulateMedia({ colorScheme });
+      for (const path of pages) {
+        await page.goto(`${base}${path}`);
+        await page.waitForLoadState('networkidle');
+        await page.waitForTimeout(300);
+        const { checked, failures } = await contrastFailures();
+        const where = `${colorScheme} ${path}`;
+        assert(checked > 5, `${where}: only ${checked} text elements found`);
+        assert(failures.length === 0, `${where}: ${failures.length} text elements below AA contrast: ${failures.slice(0, 8).join('; ')}`);
+        out[`${colorScheme} ${path.startsWith('/runs/') ? '/runs/…' : path}`] = checked;
+      }
+    }
+  } finally {
+    await page.emulateMedia({ colorScheme: 'light' });
   }
   return out;
 });
