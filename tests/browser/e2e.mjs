@@ -655,13 +655,18 @@ async function contrastFailures() {
       b: top.b * top.a + bottom.b * (1 - top.a),
       a: 1,
     });
-    // What is painted behind the text: the elements under its centre, top to bottom (ancestors
-    // and positioned siblings such as a waterfall bar alike), composited with their opacity.
+    // What is painted behind the text: the elements under its centre from the element itself
+    // down (ancestors and positioned siblings such as a waterfall bar alike), composited with
+    // their opacity. Text covered at its centre by another element (a sticky header, a pane) is
+    // not on screen there and is not checked (null).
     const background = (el, box) => {
       const x = Math.min(Math.max(box.left + box.width / 2, 0), innerWidth - 1);
       const y = Math.min(Math.max(box.top + box.height / 2, 0), innerHeight - 1);
+      const stack = document.elementsFromPoint(x, y);
+      const at = stack.findIndex((e) => e === el || el.contains(e));
+      if (at < 0) return null;
       const layers = [];
-      for (const e of document.elementsFromPoint(x, y)) {
+      for (const e of stack.slice(at)) {
         if (e !== el && el.contains(e)) continue;
         const c = parse(getComputedStyle(e).backgroundColor);
         if (!c || c.a === 0) continue;
@@ -693,6 +698,7 @@ async function contrastFailures() {
       // Only what is on screen: elementsFromPoint sees the viewport.
       if (box.bottom <= 0 || box.top >= innerHeight || box.right <= 0 || box.left >= innerWidth) continue;
       const bg = background(el, box);
+      if (!bg) continue;
       const fg = over(parse(style.color), bg);
       const [hi, lo] = [lum(fg), lum(bg)].sort((a, b) => b - a);
       const ratio = (hi + 0.05) / (lo + 0.05);
