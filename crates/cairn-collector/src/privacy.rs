@@ -282,6 +282,23 @@ fn now_unix_nano() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
+/// What an erasure (online or offline) reports once its audit record is in the ledger.
+fn outcome(
+    destroyed: &Destroyed,
+    report: EraseReport,
+    exporters: Vec<ExporterErasure>,
+    audit_ledger_index: u64,
+) -> EraseOutcome {
+    EraseOutcome {
+        subject_hash: destroyed.subject_hash.clone(),
+        key_id: destroyed.key.id().to_owned(),
+        index_rows_erased: report.rewritten,
+        index_rows_skipped: report.skipped,
+        exporters,
+        audit_ledger_index,
+    }
+}
+
 fn audit_entry(
     destroyed: &Destroyed,
     actor: &str,
@@ -352,14 +369,7 @@ impl Eraser {
             .submit(vec![entry])
             .await
             .map_err(|e| EraseError::Ledger(e.to_string()))?;
-        Ok(EraseOutcome {
-            subject_hash: destroyed.subject_hash.clone(),
-            key_id: destroyed.key.id().to_owned(),
-            index_rows_erased: report.rewritten,
-            index_rows_skipped: report.skipped,
-            exporters,
-            audit_ledger_index: range.start,
-        })
+        Ok(outcome(&destroyed, report, exporters, range.start))
     }
 }
 
@@ -405,12 +415,5 @@ pub fn erase_offline(
     ledger
         .close()
         .map_err(|e| EraseError::Ledger(e.to_string()))?;
-    Ok(EraseOutcome {
-        subject_hash: destroyed.subject_hash.clone(),
-        key_id: destroyed.key.id().to_owned(),
-        index_rows_erased: report.rewritten,
-        index_rows_skipped: report.skipped,
-        exporters,
-        audit_ledger_index: range.start,
-    })
+    Ok(outcome(&destroyed, report, exporters, range.start))
 }
