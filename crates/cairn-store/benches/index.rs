@@ -17,6 +17,17 @@
 //!     '--toggle-collect=*Store*apply*' target/release/deps/index-<hash>
 //! ```
 //!
+//! `CAIRN_INDEX_BENCH_BATCH=4096` applies that many spans per transaction (what `cairn serve`
+//! does), `CAIRN_INDEX_BENCH_RANDOM_IDS=1` gives every run a random trace id (as real SDKs do;
+//! by default ids are sequential, which keeps every B-tree insert at the right edge), and
+//! `CAIRN_INDEX_BENCH_WINDOW=N` prints the rate of every N batches, to show how indexing slows as
+//! the store grows:
+//!
+//! ```text
+//! CAIRN_INDEX_BENCH_RANDOM_IDS=1 CAIRN_INDEX_BENCH_BATCH=4096 CAIRN_INDEX_BENCH_WINDOW=32 \
+//!     CAIRN_INDEX_BENCH_SPANS=600000 target/release/deps/index-<hash>
+//! ```
+//!
 //! Results and what bounds the index are in the `//!` docs of `src/write.rs` (callgrind:
 //! 162 k instructions per span with the write path of commit 9daabff, 121 k now).
 
@@ -44,12 +55,31 @@ fn text(s: impl Into<String>) -> AnyValue {
     AnyValue::String(s.into())
 }
 
+/// Whether trace ids are random (`CAIRN_INDEX_BENCH_RANDOM_IDS=1`) instead of sequential. Random
+/// ids are what a collector sees from real SDKs; sequential ids keep every B-tree insert at the
+/// right edge and hide the cost of a large index.
+static RANDOM_TRACE_IDS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// SplitMix64: a fixed, well-mixed 64-bit permutation (for random-looking trace ids).
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// Span `n` of agent run `run`: runs are invoke_agent -> (chat -> execute_tool) x k -> chat, with
 /// message content of a few hundred bytes to a few KB, like real GenAI telemetry.
 fn realistic_span(run: u64, n: u64, spans_per_run: u64) -> Span {
     let mut trace = [0u8; 16];
-    trace[..8].copy_from_slice(&run.to_be_bytes());
-    trace[8] = 0xca;
+    if RANDOM_TRACE_IDS.load(std::sync::atomic::Ordering::Relaxed) {
+        // Real trace ids are random: spread them like a W3C random trace id would be.
+        trace[..8].copy_from_slice(&splitmix64(run).to_be_bytes());
+        trace[8..].copy_from_slice(&splitmix64(run ^ 0x5ca1_ab1e).to_be_bytes());
+    } else {
+        trace[..8].copy_from_slice(&run.to_be_bytes());
+        trace[8] = 0xca;
+    }
     let id = |i: u64| {
         let mut s = [0u8; 8];
         s.copy_from_slice(&(run.wrapping_mul(1_000_003) ^ (i + 1)).to_be_bytes());
@@ -173,8 +203,13 @@ fn thread_cpu() -> Option<Duration> {
 
 /// Batch `b` (0-based) of the apply workload: ledger indices `b*512..`, runs of `spans_per_run`.
 fn apply_batch(b: u64, spans_per_run: u64) -> Vec<(u64, Record)> {
-    let first = b * BATCH as u64;
-    (first..first + BATCH as u64)
+    sized_batch(b, BATCH as u64, spans_per_run)
+}
+
+/// Batch `b` (0-based) of `size` spans: ledger indices `b*size..`, runs of `spans_per_run`.
+fn sized_batch(b: u64, size: u64, spans_per_run: u64) -> Vec<(u64, Record)> {
+    let first = b * size;
+    (first..first + size)
         .map(|i| {
             let span = realistic_span(i / spans_per_run, i % spans_per_run, spans_per_run);
             (i, Record::Span(span))
@@ -186,23 +221,53 @@ fn apply_batch(b: u64, spans_per_run: u64) -> Vec<(u64, Record)> {
 fn fixed_workload(spans: u64) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut store = Store::open(&dir.path().join("index.db")).expect("open");
-    let batches = spans.div_ceil(BATCH as u64);
+    // `cairn serve` applies up to `pipeline.index_batch_entries` (4096) entries per transaction.
+    let size = std::env::var("CAIRN_INDEX_BENCH_BATCH")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or(BATCH as u64)
+        .max(1);
+    let batches = spans.div_ceil(size);
     let (mut wall, mut cpu) = (Duration::ZERO, Duration::ZERO);
+    // Every `window` batches, print the rate of that window: how indexing slows as the store grows.
+    let window = std::env::var("CAIRN_INDEX_BENCH_WINDOW")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or(u64::MAX)
+        .max(1);
+    let (mut window_wall, mut window_cpu) = (Duration::ZERO, Duration::ZERO);
     for b in 0..batches {
-        let batch = apply_batch(b, 16);
+        let batch = sized_batch(b, size, 16);
         let cursor = batch.last().map_or(0, |(i, _)| i + 1);
         let (w0, c0) = (Instant::now(), thread_cpu());
         store.apply(&batch, cursor).expect("apply");
-        wall += w0.elapsed();
-        if let (Some(c0), Some(c1)) = (c0, thread_cpu()) {
-            cpu += c1 - c0;
+        let w = w0.elapsed();
+        let c = match (c0, thread_cpu()) {
+            (Some(c0), Some(c1)) => c1 - c0,
+            _ => Duration::ZERO,
+        };
+        wall += w;
+        cpu += c;
+        window_wall += w;
+        window_cpu += c;
+        if (b + 1) % window == 0 {
+            let n = window * size;
+            #[allow(clippy::cast_precision_loss)]
+            let rate = |d: Duration| n as f64 / d.as_secs_f64().max(1e-9);
+            println!(
+                "  after {:>9} spans: window {:.0} spans/s wall, {:.0} spans per cpu-second",
+                (b + 1) * size,
+                rate(window_wall),
+                rate(window_cpu),
+            );
+            (window_wall, window_cpu) = (Duration::ZERO, Duration::ZERO);
         }
     }
-    let n = batches * BATCH as u64;
+    let n = batches * size;
     #[allow(clippy::cast_precision_loss)]
     let per_s = |d: Duration| n as f64 / d.as_secs_f64().max(1e-9);
     println!(
-        "apply {n} spans in batches of {BATCH}: wall {:.3} s ({:.0} spans/s), thread cpu {:.3} s \
+        "apply {n} spans in batches of {size}: wall {:.3} s ({:.0} spans/s), thread cpu {:.3} s \
          ({:.0} spans per cpu-second, {:.2} us cpu/span)",
         wall.as_secs_f64(),
         per_s(wall),
@@ -298,6 +363,9 @@ fn bench_get_trace(c: &mut Criterion) {
 criterion_group!(benches, bench_apply, bench_get_trace);
 
 fn main() {
+    if std::env::var("CAIRN_INDEX_BENCH_RANDOM_IDS").is_ok_and(|v| v == "1") {
+        RANDOM_TRACE_IDS.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     if let Some(spans) = std::env::var("CAIRN_INDEX_BENCH_SPANS")
         .ok()
         .and_then(|s| s.parse::<u64>().ok())

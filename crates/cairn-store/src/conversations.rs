@@ -7,7 +7,7 @@
 //! descending), and paged with a keyset cursor on that order.
 //!
 //! Cost: each page groups every conversation facet of the traces in the window (an index scan of
-//! `trace_facets` joined to `traces` by primary key), then reads the agents of the page's
+//! `trace_facets` joined to `traces` by `trace_no`), then reads the agents of the page's
 //! conversations only.
 
 use rusqlite::types::Value as SqlValue;
@@ -99,7 +99,7 @@ pub(crate) fn list_conversations(
     let mut window = String::new();
     if let Some(project) = project {
         args.push(project.to_owned().into());
-        window += &format!(" AND f.project = ?{}", args.len());
+        window += &format!(" AND t.project = ?{}", args.len());
     }
     if let Some(since) = query.since {
         args.push(to_sql_int(since).into());
@@ -113,8 +113,8 @@ pub(crate) fn list_conversations(
     let mut sql = format!(
         "SELECT f.value, count(*), min(t.start_ns), max(t.start_ns), max(t.end_ns), \
          sum(t.input_tokens), sum(t.output_tokens), sum(t.error_count), \
-         sum(t.error_count > 0) FROM trace_facets f JOIN traces t ON t.trace_id = f.trace_id \
-         AND t.project = f.project WHERE f.facet = ?1{window} GROUP BY f.value"
+         sum(t.error_count > 0) FROM trace_facets f JOIN traces t ON t.trace_no = f.trace_no \
+         WHERE f.facet = ?1{window} GROUP BY f.value"
     );
     if let Some(cursor) = &query.cursor {
         let (start, id) = decode_cursor(cursor)?;
@@ -160,9 +160,8 @@ pub(crate) fn list_conversations(
     // The agents of each conversation on the page, over the same window.
     let value_arg = window_args.len() + 1;
     let agents_sql = format!(
-        "SELECT DISTINCT a.value FROM trace_facets f JOIN traces t ON t.trace_id = f.trace_id \
-         AND t.project = f.project JOIN trace_facets a ON a.trace_id = f.trace_id \
-         AND a.project = f.project AND a.facet = {} WHERE f.facet = ?1{window} \
+        "SELECT DISTINCT a.value FROM trace_facets f JOIN traces t ON t.trace_no = f.trace_no \
+         JOIN trace_facets a ON a.trace_no = f.trace_no AND a.facet = {} WHERE f.facet = ?1{window} \
          AND f.value = ?{value_arg} ORDER BY a.value",
         Facet::Agent as u8
     );

@@ -106,9 +106,9 @@ pub(crate) fn erase_rows(
         let ledger_index = to_sql_int(row.ledger_index);
         let done = match (&row.before, &row.after) {
             (Record::Span(before), Record::Span(after)) => {
-                let stored: Option<(String, String, Vec<u8>)> = tx
+                let stored: Option<(String, String, i64)> = tx
                     .query_row(
-                        "SELECT attributes, events, trace_id FROM spans WHERE ledger_index = ?1",
+                        "SELECT attributes, events, trace_no FROM spans WHERE ledger_index = ?1",
                         params![ledger_index],
                         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                     )
@@ -117,7 +117,7 @@ pub(crate) fn erase_rows(
                     serde_json::Value::Object(attributes_to_json(&before.attributes)).to_string();
                 let before_events = events_json(before);
                 match stored {
-                    Some((attrs, events, trace_id))
+                    Some((attrs, events, trace_no))
                         if attrs == before_json && events == before_events =>
                     {
                         let old = extract::span_facts(before);
@@ -145,14 +145,14 @@ pub(crate) fn erase_rows(
                             .filter(|c| Some(c) != new.conversation.as_ref())
                         {
                             let still: i64 = tx.query_row(
-                                "SELECT count(*) FROM spans WHERE trace_id = ?1 AND conversation = ?2",
-                                params![trace_id, conv],
+                                "SELECT count(*) FROM spans WHERE trace_no = ?1 AND conversation = ?2",
+                                params![trace_no, conv],
                                 |r| r.get(0),
                             )?;
                             if still == 0 {
                                 tx.execute(
-                                    "DELETE FROM trace_facets WHERE facet = 5 AND value = ?1 AND trace_id = ?2",
-                                    params![conv, trace_id],
+                                    "DELETE FROM trace_facets WHERE facet = 5 AND value = ?1 AND trace_no = ?2",
+                                    params![conv, trace_no],
                                 )?;
                             }
                         }

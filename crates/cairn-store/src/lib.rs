@@ -11,7 +11,8 @@
 //!   and the cursor commit together or not at all. `synchronous = NORMAL`: a power loss can undo
 //!   the last transactions, never corrupt the file; the cursor goes back with them and the
 //!   entries are indexed again from the ledger.
-//! - Idempotent: a ledger index is a primary key, and a span is unique by (trace id, span id).
+//! - Idempotent: a ledger index is a primary key, and a span is unique by (trace id, project,
+//!   span id), through the trace's `trace_no`.
 //!   Rows that already exist are ignored, and only newly inserted rows update summaries, facets
 //!   and the FTS table, so replaying entries after a crash (or a client resending a span) never
 //!   duplicates or double-counts.
@@ -27,7 +28,7 @@
 //! [`Store::delete_before`] deletes old rows of some projects from the index; the ledger keeps
 //! everything and a reindex restores them.
 //!
-//! # Schema (version 3, `PRAGMA user_version`)
+//! # Schema (version 4, `PRAGMA user_version`)
 //! Integers are SQLite 64-bit; times are unix nanoseconds (saturating at `i64::MAX`, the year
 //! 2262), ids are raw bytes (`BLOB`); JSON columns hold text in `cairn_model`'s
 //! `AnyValue::to_json` mapping, the same JSON the query API returns.
@@ -35,10 +36,10 @@
 //! | table | key | contents |
 //! |---|---|---|
 //! | `meta` | `key` | `cursor` (next ledger index to index), `last_apply_unix_nano` |
-//! | `spans` | `ledger_index`, unique (`trace_id`, `span_id`, `project`) | `project`, ids, parent, name, agent `kind`, `start_ns`/`end_ns`, `status_code` (0 unset, 1 ok, 2 error), `status_message`, `is_error`, `agent`/`tool`/`model`/`conversation` (filter columns), `input_tokens`/`output_tokens`, `attributes` (JSON object), `events` (JSON array) |
+//! | `spans` | `ledger_index`, unique (`trace_no`, `span_id`) | `project`, `trace_no`, ids, parent, name, agent `kind`, `start_ns`/`end_ns`, `status_code` (0 unset, 1 ok, 2 error), `status_message`, `is_error`, `agent`/`tool`/`model`/`conversation` (filter columns), `input_tokens`/`output_tokens`, `attributes` (JSON object), `events` (JSON array) |
 //! | `logs` | `ledger_index` | `project`, optional `trace_id`/`span_id`, times, severity, `event_name`, `body` (JSON), `attributes` (JSON object) |
-//! | `traces` | (`trace_id`, `project`) | per-trace summary: first start, last end, span/error/tool-call counts, token sums (LLM spans with usage separately from others), root name and rank, agent name and rank; generated `duration_ns`, `input_tokens`, `output_tokens` |
-//! | `trace_facets` | (`facet`, `value`, `trace_id`, `project`) | the distinct agents (1), agent kinds (2), tools (3), models (4) and conversations (5) each trace mentions, for the list filters and the conversation grouping |
+//! | `traces` | (`trace_id`, `project`), unique `trace_no` | `trace_no` (the ledger index of the first span indexed for the trace: fixed at creation, the same on every rebuild, and near the ledger's tail for live traces, so the keys below insert at the right edge of their B-trees instead of at random pages); per-trace summary: first start, last end, span/error/tool-call counts, token sums (LLM spans with usage separately from others), root name and rank, agent name and rank; generated `duration_ns`, `input_tokens`, `output_tokens` |
+//! | `trace_facets` | (`facet`, `value`, `trace_no`) | the distinct agents (1), agent kinds (2), tools (3), models (4) and conversations (5) each trace mentions, for the list filters and the conversation grouping |
 //! | `search` | `rowid` = ledger index | contentless FTS5 (`unicode61`, diacritics folded, `contentless_delete`, `automerge` 8): columns `reasoning`, `tool_io`, `messages`, `errors` of a span or log record |
 //!
 //! Log records carrying trace and span ids are attached to that span at query time (the span may

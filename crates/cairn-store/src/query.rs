@@ -475,8 +475,8 @@ pub(crate) fn list_traces(
     ] {
         if let Some(value) = value {
             sql += &format!(
-                " AND (trace_id, project) IN (SELECT trace_id, project FROM trace_facets WHERE \
-                 facet = {} AND value = {})",
+                " AND trace_no IN (SELECT trace_no FROM trace_facets WHERE facet = {} AND \
+                 value = {})",
                 b.arg(i64::from(facet as u8)),
                 b.arg(value.clone())
             );
@@ -591,8 +591,9 @@ pub(crate) fn get_trace(
     {
         let mut stmt = tx.prepare_cached(
             "SELECT ledger_index, span_id, parent_span_id, name, kind, start_ns, end_ns, \
-             status_code, status_message, attributes, events FROM spans WHERE trace_id = ?1 \
-             AND (?2 IS NULL OR project = ?2) ORDER BY start_ns, ledger_index",
+             status_code, status_message, attributes, events FROM spans WHERE trace_no IN \
+             (SELECT trace_no FROM traces WHERE trace_id = ?1 AND (?2 IS NULL OR project = ?2)) \
+             ORDER BY start_ns, ledger_index",
         )?;
         let mut rows = stmt.query(rusqlite::params![&trace_id.0[..], project])?;
         while let Some(row) = rows.next()? {
@@ -724,8 +725,9 @@ pub(crate) fn get_trace_json(
     let mut standalone = Vec::new();
     if !logs.is_empty() {
         let mut target = tx.prepare_cached(
-            "SELECT ledger_index FROM spans WHERE trace_id = ?1 AND span_id = ?2 \
-             AND (?3 IS NULL OR project = ?3) ORDER BY start_ns DESC, ledger_index DESC LIMIT 1",
+            "SELECT ledger_index FROM spans WHERE trace_no IN (SELECT trace_no FROM traces \
+             WHERE trace_id = ?1 AND (?3 IS NULL OR project = ?3)) AND span_id = ?2 \
+             ORDER BY start_ns DESC, ledger_index DESC LIMIT 1",
         )?;
         let mut targets: HashMap<SpanId, Option<i64>> = HashMap::new();
         for log in logs {
@@ -759,8 +761,8 @@ pub(crate) fn get_trace_json(
     {
         let mut stmt = tx.prepare_cached(
             "SELECT ledger_index, span_id, parent_span_id, name, kind, start_ns, end_ns, \
-             status_code, status_message, attributes, events FROM spans WHERE trace_id = ?1 \
-             AND (?2 IS NULL OR project = ?2)",
+             status_code, status_message, attributes, events FROM spans WHERE trace_no IN \
+             (SELECT trace_no FROM traces WHERE trace_id = ?1 AND (?2 IS NULL OR project = ?2))",
         )?;
         let mut rows = stmt.query(rusqlite::params![&trace_id.0[..], project])?;
         while let Some(row) = rows.next()? {

@@ -59,20 +59,21 @@ pub(crate) fn delete_before(
     };
     tx.execute_batch("DROP TABLE IF EXISTS temp.doomed")?;
     run(&format!(
-        "CREATE TEMP TABLE doomed AS SELECT trace_id, project FROM traces \
+        "CREATE TEMP TABLE doomed AS SELECT trace_id, project, trace_no FROM traces \
          WHERE end_ns < ?1 AND {cond}"
     ))?;
     let in_doomed = "(trace_id, project) IN (SELECT trace_id, project FROM temp.doomed)";
+    let no_doomed = "trace_no IN (SELECT trace_no FROM temp.doomed)";
     tx.execute(
         &format!(
-            "DELETE FROM search WHERE rowid IN (SELECT ledger_index FROM spans WHERE {in_doomed} \
+            "DELETE FROM search WHERE rowid IN (SELECT ledger_index FROM spans WHERE {no_doomed} \
              UNION ALL SELECT ledger_index FROM logs WHERE {in_doomed})"
         ),
         [],
     )?;
-    let spans = tx.execute(&format!("DELETE FROM spans WHERE {in_doomed}"), [])? as u64;
+    let spans = tx.execute(&format!("DELETE FROM spans WHERE {no_doomed}"), [])? as u64;
     let mut logs = tx.execute(&format!("DELETE FROM logs WHERE {in_doomed}"), [])? as u64;
-    tx.execute(&format!("DELETE FROM trace_facets WHERE {in_doomed}"), [])?;
+    tx.execute(&format!("DELETE FROM trace_facets WHERE {no_doomed}"), [])?;
     let traces = tx.execute(&format!("DELETE FROM traces WHERE {in_doomed}"), [])? as u64;
     tx.execute_batch("DROP TABLE temp.doomed")?;
     // Log records outside any indexed trace, by their own time.

@@ -207,13 +207,132 @@ const V3: &str = r"
 INSERT INTO search (search, rank) VALUES ('automerge', 8);
 ";
 
+/// Schema version 4: traces get a `trace_no`, the ledger index of the first span indexed for
+/// the trace (fixed when the summary row is created, unique, and the same on every rebuild,
+/// because the index is applied in ledger order). Spans and facets are keyed by it instead of
+/// by the 16 random bytes of the trace id.
+///
+/// Why: trace ids are random, so every index keyed by them takes its inserts at random pages.
+/// On a store of a million realistic spans, the unique `(trace_id, span_id, project)` index of
+/// `spans` and the `trace_facets` keys dirtied a random page per trace per commit, and writing
+/// those pages to the WAL and checkpointing them back cost more than the inserts themselves
+/// (`benches/index.rs` with random trace ids). A `trace_no` is close to the ledger's tail for
+/// every trace that is still receiving spans, so those inserts land on the same few pages at
+/// the right edge of each B-tree. The trace id stays in `traces` (primary key, the one random
+/// lookup per trace per batch) and in `spans` (the answers need it).
+///
+/// The derived tables cannot be refilled in place (no `trace_no` was stored), so this drops
+/// them and the cursor, like version 2: the collector rebuilds the index from the ledger.
+const V4: &str = r"
+DROP TABLE IF EXISTS spans;
+DROP TABLE IF EXISTS logs;
+DROP TABLE IF EXISTS traces;
+DROP TABLE IF EXISTS trace_facets;
+DROP TABLE IF EXISTS search;
+DELETE FROM meta;
+
+CREATE TABLE spans (
+    ledger_index   INTEGER PRIMARY KEY,
+    project        TEXT NOT NULL,
+    trace_no       INTEGER NOT NULL,
+    trace_id       BLOB NOT NULL,
+    span_id        BLOB NOT NULL,
+    parent_span_id BLOB,
+    name           TEXT NOT NULL,
+    kind           TEXT NOT NULL,
+    start_ns       INTEGER NOT NULL,
+    end_ns         INTEGER NOT NULL,
+    status_code    INTEGER NOT NULL,
+    status_message TEXT NOT NULL,
+    is_error       INTEGER NOT NULL,
+    agent          TEXT,
+    tool           TEXT,
+    model          TEXT,
+    conversation   TEXT,
+    input_tokens   INTEGER,
+    output_tokens  INTEGER,
+    attributes     TEXT NOT NULL,
+    events         TEXT NOT NULL
+);
+CREATE UNIQUE INDEX spans_by_trace ON spans (trace_no, span_id);
+CREATE INDEX spans_by_tool ON spans (tool, start_ns) WHERE tool IS NOT NULL;
+CREATE INDEX spans_by_model ON spans (model, start_ns) WHERE model IS NOT NULL;
+
+CREATE TABLE logs (
+    ledger_index    INTEGER PRIMARY KEY,
+    project         TEXT NOT NULL,
+    trace_id        BLOB,
+    span_id         BLOB,
+    time_ns         INTEGER NOT NULL,
+    observed_ns     INTEGER NOT NULL,
+    severity_number INTEGER NOT NULL,
+    severity_text   TEXT NOT NULL,
+    event_name      TEXT NOT NULL,
+    body            TEXT NOT NULL,
+    attributes      TEXT NOT NULL
+);
+CREATE INDEX logs_by_trace ON logs (trace_id, time_ns) WHERE trace_id IS NOT NULL;
+CREATE INDEX logs_by_event ON logs (event_name, time_ns);
+CREATE INDEX logs_by_time ON logs (time_ns);
+
+CREATE TABLE traces (
+    trace_id           BLOB NOT NULL,
+    project            TEXT NOT NULL,
+    trace_no           INTEGER NOT NULL,
+    start_ns           INTEGER NOT NULL,
+    end_ns             INTEGER NOT NULL,
+    span_count         INTEGER NOT NULL,
+    error_count        INTEGER NOT NULL,
+    tool_call_count    INTEGER NOT NULL,
+    llm_input_tokens   INTEGER NOT NULL,
+    llm_output_tokens  INTEGER NOT NULL,
+    llm_usage_spans    INTEGER NOT NULL,
+    other_input_tokens INTEGER NOT NULL,
+    other_output_tokens INTEGER NOT NULL,
+    root_name          TEXT NOT NULL,
+    root_has_parent    INTEGER NOT NULL,
+    root_start         INTEGER NOT NULL,
+    root_ledger        INTEGER NOT NULL,
+    agent              TEXT,
+    agent_start        INTEGER,
+    agent_ledger       INTEGER,
+    duration_ns   INTEGER GENERATED ALWAYS AS (end_ns - start_ns) VIRTUAL,
+    input_tokens  INTEGER GENERATED ALWAYS AS
+        (CASE WHEN llm_usage_spans > 0 THEN llm_input_tokens ELSE other_input_tokens END) VIRTUAL,
+    output_tokens INTEGER GENERATED ALWAYS AS
+        (CASE WHEN llm_usage_spans > 0 THEN llm_output_tokens ELSE other_output_tokens END) VIRTUAL,
+    PRIMARY KEY (trace_id, project)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX traces_by_no ON traces (trace_no);
+CREATE INDEX traces_by_start ON traces (start_ns DESC, trace_id DESC);
+CREATE INDEX traces_by_project ON traces (project, start_ns DESC, trace_id DESC);
+CREATE INDEX traces_by_end ON traces (end_ns);
+CREATE INDEX traces_by_agent ON traces (agent, start_ns) WHERE agent IS NOT NULL;
+
+CREATE TABLE trace_facets (
+    facet    INTEGER NOT NULL,
+    value    TEXT NOT NULL,
+    trace_no INTEGER NOT NULL,
+    PRIMARY KEY (facet, value, trace_no)
+) WITHOUT ROWID;
+CREATE INDEX trace_facets_by_trace ON trace_facets (trace_no);
+
+CREATE VIRTUAL TABLE search USING fts5 (
+    reasoning, tool_io, messages, errors,
+    content = '',
+    contentless_delete = 1,
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+INSERT INTO search (search, rank) VALUES ('automerge', 8);
+";
+
 /// `MIGRATIONS[v]` upgrades a database at `user_version` `v` to `v + 1`.
 ///
 /// Rules for adding a version: append a script, never edit a released one. A script may alter
 /// tables in place; when a change needs data the index never stored, the script can instead drop
 /// the derived tables and delete the `cursor` row, and the collector then rebuilds the index from
 /// the ledger (the index holds nothing the ledger does not).
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this build writes.
 #[allow(clippy::cast_possible_wrap)] // a handful of migrations
@@ -354,15 +473,27 @@ mod tests {
     }
 
     #[test]
-    fn version_2_upgrades_in_place() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = old_database(dir.path(), 2);
-        let store = Store::open(&path).expect("upgrade");
-        assert_eq!(user_version(&store.conn).expect("version"), SCHEMA_VERSION);
-        // Nothing to rebuild: the cursor stays.
-        assert_eq!(store.cursor().expect("cursor"), 42);
-        assert_eq!(automerge(&store), Some(8));
-        assert!(Store::open_reader(&path).is_ok());
+    fn versions_2_and_3_upgrade_by_reindexing() {
+        for version in [2, 3] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = old_database(dir.path(), version);
+            let store = Store::open(&path).expect("upgrade");
+            assert_eq!(user_version(&store.conn).expect("version"), SCHEMA_VERSION);
+            // Version 4 keys spans and facets by a `trace_no` the old rows lack: the
+            // collector rebuilds from 0.
+            assert_eq!(store.cursor().expect("cursor"), 0, "from version {version}");
+            assert_eq!(automerge(&store), Some(8));
+            let columns: i64 = store
+                .conn
+                .query_row(
+                    "SELECT count(*) FROM pragma_table_info('trace_facets') WHERE name = 'trace_no'",
+                    [],
+                    |r| r.get(0),
+                )
+                .expect("columns");
+            assert_eq!(columns, 1);
+            assert!(Store::open_reader(&path).is_ok());
+        }
     }
 
     #[test]

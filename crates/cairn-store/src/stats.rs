@@ -352,7 +352,7 @@ fn attributed_stats(
     let mut sql = String::from(
         "SELECT s.trace_id, s.project, s.span_id, s.parent_span_id, s.agent, s.kind, s.tool, \
          s.model, s.start_ns, s.end_ns, s.is_error, s.input_tokens, s.output_tokens FROM spans s \
-         WHERE (s.trace_id, s.project) IN (SELECT trace_id, project FROM traces WHERE 1",
+         WHERE s.trace_no IN (SELECT trace_no FROM traces WHERE 1",
     );
     let mut args: Vec<rusqlite::types::Value> = Vec::new();
     if let Some(project) = project {
@@ -367,13 +367,14 @@ fn attributed_stats(
         args.push(i64::from(Facet::Agent as u8).into());
         args.push(agent.clone().into());
         sql += &format!(
-            " AND (s.trace_id, s.project) IN (SELECT trace_id, project FROM trace_facets \
-             WHERE facet = ?{} AND value = ?{})",
+            " AND s.trace_no IN (SELECT trace_no FROM trace_facets WHERE facet = ?{} \
+             AND value = ?{})",
             args.len() - 1,
             args.len()
         );
     }
-    sql += " ORDER BY s.trace_id, s.project";
+    // One trace's spans are contiguous (a `trace_no` is one (trace id, project)).
+    sql += " ORDER BY s.trace_no";
 
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query(params_from_iter(args))?;

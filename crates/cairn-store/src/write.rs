@@ -42,7 +42,7 @@ use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use cairn_model::{AgentKind, LogRecord, Record, Span, TraceId};
-use rusqlite::{Transaction, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::StoreError;
 use crate::extract::{self, SearchText, SpanFacts};
@@ -65,9 +65,9 @@ pub(crate) enum Facet {
 
 const INSERT_SPAN: &str = "INSERT OR IGNORE INTO spans (ledger_index, trace_id, span_id, \
     parent_span_id, name, kind, start_ns, end_ns, status_code, status_message, is_error, agent, \
-    tool, model, conversation, input_tokens, output_tokens, attributes, events, project) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, \
-    ?20)";
+    tool, model, conversation, input_tokens, output_tokens, attributes, events, project, \
+    trace_no) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
+    ?18, ?19, ?20, ?21)";
 
 const INSERT_LOG: &str = "INSERT OR IGNORE INTO logs (ledger_index, trace_id, span_id, time_ns, \
     observed_ns, severity_number, severity_text, event_name, body, attributes, project) \
@@ -76,8 +76,11 @@ const INSERT_LOG: &str = "INSERT OR IGNORE INTO logs (ledger_index, trace_id, sp
 const INSERT_SEARCH: &str =
     "INSERT INTO search (rowid, reasoning, tool_io, messages, errors) VALUES (?1, ?2, ?3, ?4, ?5)";
 
-const INSERT_FACET: &str = "INSERT OR IGNORE INTO trace_facets (facet, value, trace_id, project) \
-    VALUES (?1, ?2, ?3, ?4)";
+const INSERT_FACET: &str =
+    "INSERT OR IGNORE INTO trace_facets (facet, value, trace_no) VALUES (?1, ?2, ?3)";
+
+/// The `trace_no` of a trace that already has a summary row.
+const TRACE_NO: &str = "SELECT trace_no FROM traces WHERE trace_id = ?1 AND project = ?2";
 
 const SET_META: &str = "INSERT INTO meta (key, value) VALUES (?1, ?2) \
     ON CONFLICT (key) DO UPDATE SET value = excluded.value";
@@ -89,9 +92,9 @@ const SET_META: &str = "INSERT INTO meta (key, value) VALUES (?1, ?2) \
 const UPSERT_TRACE: &str = "INSERT INTO traces (trace_id, start_ns, end_ns, span_count, \
     error_count, tool_call_count, llm_input_tokens, llm_output_tokens, llm_usage_spans, \
     other_input_tokens, other_output_tokens, root_name, root_has_parent, root_start, root_ledger, \
-    agent, agent_start, agent_ledger, project) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19) \
-    ON CONFLICT (trace_id, project) DO UPDATE SET \
+    agent, agent_start, agent_ledger, project, trace_no) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, \
+    ?20) ON CONFLICT (trace_id, project) DO UPDATE SET \
     start_ns = min(start_ns, excluded.start_ns), \
     end_ns = max(end_ns, excluded.end_ns), \
     span_count = span_count + excluded.span_count, \
@@ -157,6 +160,8 @@ fn keep_lower<K: Ord>(slot: &mut Option<Ranked<K>>, rank: K, value: &str) {
 /// What one batch adds to one trace's summary.
 #[derive(Debug, Default)]
 struct TraceDelta {
+    /// The trace's `trace_no` (stored, or the ledger index of its first span in this batch).
+    trace_no: i64,
     start: i64,
     end: i64,
     spans: i64,
@@ -251,9 +256,14 @@ pub(crate) fn apply(
         });
     }
     let mut deltas: HashMap<(TraceId, &str), TraceDelta> = HashMap::new();
+    // The `trace_no` of every trace this batch touches: looked up once per trace, or, for a
+    // trace without a summary yet, the ledger index of its first span here (entries are
+    // applied in ledger order, so that is the trace's first indexed span).
+    let mut trace_nos: HashMap<(TraceId, &str), i64> = HashMap::new();
     // JSON text buffers, reused across rows.
     let (mut attributes, mut events) = (String::new(), String::new());
     {
+        let mut trace_no_of = tx.prepare_cached(TRACE_NO)?;
         let mut insert_span = tx.prepare_cached(INSERT_SPAN)?;
         let mut insert_log_stmt = tx.prepare_cached(INSERT_LOG)?;
         let mut insert_search = tx.prepare_cached(INSERT_SEARCH)?;
@@ -264,6 +274,20 @@ pub(crate) fn apply(
                     let facts = extract::span_facts(span);
                     let kind = span.agent_kind.as_str();
                     let project = extract::project(&span.resource);
+                    let key = (span.trace_id, project);
+                    let trace_no = match trace_nos.get(&key) {
+                        Some(no) => *no,
+                        None => {
+                            let no = trace_no_of
+                                .query_row(params![&span.trace_id.0[..], project], |row| {
+                                    row.get::<_, i64>(0)
+                                })
+                                .optional()?
+                                .unwrap_or(ledger_index);
+                            trace_nos.insert(key, no);
+                            no
+                        }
+                    };
                     json::write_to(&mut attributes, &json::Attributes(&span.attributes));
                     json::write_to(&mut events, &json::Events(&span.events));
                     let inserted = insert_span.execute(params![
@@ -287,16 +311,18 @@ pub(crate) fn apply(
                         attributes,
                         events,
                         project,
+                        trace_no,
                     ])?;
                     if inserted == 0 {
                         continue;
                     }
-                    deltas.entry((span.trace_id, project)).or_default().add(
-                        ledger_index,
-                        span,
-                        &facts,
-                        kind,
-                    );
+                    deltas
+                        .entry(key)
+                        .or_insert_with(|| TraceDelta {
+                            trace_no,
+                            ..TraceDelta::default()
+                        })
+                        .add(ledger_index, span, &facts, kind);
                     facts.text
                 }
                 Record::Log(log) => {
@@ -346,9 +372,10 @@ pub(crate) fn apply(
                 agent.map(|a| a.rank.0),
                 agent.map(|a| a.rank.1),
                 project,
+                delta.trace_no,
             ])?;
             for (facet, value) in &delta.facets {
-                insert_facet.execute(params![*facet as u8, value, &trace_id.0[..], project])?;
+                insert_facet.execute(params![*facet as u8, value, delta.trace_no])?;
             }
         }
     }
