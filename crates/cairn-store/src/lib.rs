@@ -94,6 +94,31 @@ pub struct Store {
     path: PathBuf,
 }
 
+/// A batch of decoded ledger entries with what the index derives from them already computed
+/// (see [`Store::prepare`]). `Send`, so it can be built on one thread and applied on another.
+#[derive(Debug)]
+pub struct PreparedBatch {
+    entries: Vec<(u64, Record)>,
+    derived: Vec<write::Derived>,
+}
+
+impl PreparedBatch {
+    /// The entries, as given to [`Store::prepare`].
+    pub fn entries(&self) -> &[(u64, Record)] {
+        &self.entries
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when the batch holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
 impl Store {
     /// Opens or creates the index at `path` (the parent directory must exist), creating or
     /// migrating the schema.
@@ -125,6 +150,30 @@ impl Store {
     pub fn apply(&mut self, batch: &[(u64, Record)], next_cursor: u64) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
         write::apply(&tx, batch, next_cursor)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Derives everything the index stores of `entries` (filter columns, JSON text, search
+    /// text) without touching the database. [`Store::apply_prepared`] then only writes; a
+    /// pipeline prepares the next batch on another thread while this one is written.
+    pub fn prepare(entries: Vec<(u64, Record)>) -> PreparedBatch {
+        let derived = entries
+            .iter()
+            .map(|(_, record)| write::derive(record))
+            .collect();
+        PreparedBatch { entries, derived }
+    }
+
+    /// [`Store::apply`] for a batch made by [`Store::prepare`]: same transaction, same result.
+    /// The batch is not consumed, so a failed apply can be retried with it.
+    pub fn apply_prepared(
+        &mut self,
+        batch: &PreparedBatch,
+        next_cursor: u64,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        write::apply_derived(&tx, &batch.entries, &batch.derived, next_cursor)?;
         tx.commit()?;
         Ok(())
     }

@@ -243,10 +243,69 @@ pub(crate) fn events_json(span: &Span) -> String {
     out
 }
 
+/// What the index derives from one record: filter columns, JSON text and search text. Computing
+/// it needs no database, so [`crate::PreparedBatch`] does it before the transaction (and, in a
+/// pipeline, on another thread).
+#[derive(Debug)]
+pub(crate) enum Derived {
+    /// A span's facts and its `attributes` and `events` JSON.
+    Span {
+        facts: SpanFacts,
+        attributes: String,
+        events: String,
+    },
+    /// A log record's `attributes` and `body` JSON and its search text.
+    Log {
+        attributes: String,
+        body: String,
+        text: SearchText,
+    },
+    /// A record kind this index does not cover.
+    Other,
+}
+
+/// Derives what the index stores of `record`.
+pub(crate) fn derive(record: &Record) -> Derived {
+    match record {
+        Record::Span(span) => {
+            let (mut attributes, mut events) = (String::new(), String::new());
+            json::write_to(&mut attributes, &json::Attributes(&span.attributes));
+            json::write_to(&mut events, &json::Events(&span.events));
+            Derived::Span {
+                facts: extract::span_facts(span),
+                attributes,
+                events,
+            }
+        }
+        Record::Log(log) => {
+            let (mut attributes, mut body) = (String::new(), String::new());
+            json::write_to(&mut attributes, &json::Attributes(&log.attributes));
+            json::write_to(&mut body, &json::Value(&log.body));
+            Derived::Log {
+                attributes,
+                body,
+                text: extract::log_text(&log.body, &log.attributes),
+            }
+        }
+        _ => Derived::Other,
+    }
+}
+
 /// Applies a batch of ledger entries in one transaction and advances the cursor.
 pub(crate) fn apply(
     tx: &Transaction<'_>,
     batch: &[(u64, Record)],
+    next_cursor: u64,
+) -> Result<(), StoreError> {
+    let derived: Vec<Derived> = batch.iter().map(|(_, record)| derive(record)).collect();
+    apply_derived(tx, batch, &derived, next_cursor)
+}
+
+/// [`apply`] with `derived[i]` = [`derive`] of `batch[i]` computed beforehand.
+pub(crate) fn apply_derived(
+    tx: &Transaction<'_>,
+    batch: &[(u64, Record)],
+    derived: &[Derived],
     next_cursor: u64,
 ) -> Result<(), StoreError> {
     if let Some((index, _)) = batch.iter().find(|(index, _)| *index >= next_cursor) {
@@ -255,23 +314,28 @@ pub(crate) fn apply(
             next_cursor,
         });
     }
+    debug_assert_eq!(batch.len(), derived.len());
     let mut deltas: HashMap<(TraceId, &str), TraceDelta> = HashMap::new();
     // The `trace_no` of every trace this batch touches: looked up once per trace, or, for a
     // trace without a summary yet, the ledger index of its first span here (entries are
     // applied in ledger order, so that is the trace's first indexed span).
     let mut trace_nos: HashMap<(TraceId, &str), i64> = HashMap::new();
-    // JSON text buffers, reused across rows.
-    let (mut attributes, mut events) = (String::new(), String::new());
     {
         let mut trace_no_of = tx.prepare_cached(TRACE_NO)?;
         let mut insert_span = tx.prepare_cached(INSERT_SPAN)?;
         let mut insert_log_stmt = tx.prepare_cached(INSERT_LOG)?;
         let mut insert_search = tx.prepare_cached(INSERT_SEARCH)?;
-        for (index, record) in batch {
+        for ((index, record), derived) in batch.iter().zip(derived) {
             let ledger_index = to_sql_int(*index);
-            let text = match record {
-                Record::Span(span) => {
-                    let facts = extract::span_facts(span);
+            let text = match (record, derived) {
+                (
+                    Record::Span(span),
+                    Derived::Span {
+                        facts,
+                        attributes,
+                        events,
+                    },
+                ) => {
                     let kind = span.agent_kind.as_str();
                     let project = extract::project(&span.resource);
                     let key = (span.trace_id, project);
@@ -288,8 +352,6 @@ pub(crate) fn apply(
                             no
                         }
                     };
-                    json::write_to(&mut attributes, &json::Attributes(&span.attributes));
-                    json::write_to(&mut events, &json::Events(&span.events));
                     let inserted = insert_span.execute(params![
                         ledger_index,
                         &span.trace_id.0[..],
@@ -322,28 +384,26 @@ pub(crate) fn apply(
                             trace_no,
                             ..TraceDelta::default()
                         })
-                        .add(ledger_index, span, &facts, kind);
-                    facts.text
+                        .add(ledger_index, span, facts, kind);
+                    &facts.text
                 }
-                Record::Log(log) => {
-                    json::write_to(&mut attributes, &json::Attributes(&log.attributes));
-                    json::write_to(&mut events, &json::Value(&log.body));
-                    if insert_log(
-                        &mut insert_log_stmt,
-                        ledger_index,
-                        log,
-                        &events,
-                        &attributes,
-                    )? == 0
-                    {
+                (
+                    Record::Log(log),
+                    Derived::Log {
+                        attributes,
+                        body,
+                        text,
+                    },
+                ) => {
+                    if insert_log(&mut insert_log_stmt, ledger_index, log, body, attributes)? == 0 {
                         continue;
                     }
-                    extract::log_text(&log.body, &log.attributes)
+                    text
                 }
                 // Record kinds this index does not cover yet are skipped; the cursor still moves.
                 _ => continue,
             };
-            insert_text(&mut insert_search, ledger_index, &text)?;
+            insert_text(&mut insert_search, ledger_index, text)?;
         }
     }
     {

@@ -1502,3 +1502,52 @@ fn retention_deletes_old_traces_per_project_and_logs_by_event_lists_audit_record
         1
     );
 }
+
+#[test]
+fn prepared_batches_index_exactly_like_apply() {
+    let runs: Vec<Run<'_>> = (1..=6)
+        .map(|i| Run {
+            trace: i,
+            start: T0 + u64::from(i) * 5_000 * MS,
+            agent: if i % 2 == 0 { "planner" } else { "weather-agent" },
+            city: if i % 3 == 0 { "Oslo" } else { "Paris" },
+            tool_fails: i % 4 == 0,
+            ..Run::default()
+        })
+        .collect();
+    let (_a, mut direct) = temp_store();
+    let (_b, mut prepared) = temp_store();
+    let mut next = 0;
+    for run in &runs {
+        let batch = entries(next, spans(agent_run(run)));
+        next += batch.len() as u64;
+        direct.apply(&batch, next).expect("apply");
+        let ready = Store::prepare(batch);
+        assert_eq!(ready.len(), 4);
+        prepared.apply_prepared(&ready, next).expect("apply prepared");
+        // A retry of the same prepared batch changes nothing.
+        prepared.apply_prepared(&ready, next).expect("retry");
+    }
+    assert_eq!(prepared.cursor().expect("cursor"), next);
+    for query in [
+        TraceQuery::default(),
+        TraceQuery {
+            q: Some("Oslo".into()),
+            ..TraceQuery::default()
+        },
+        TraceQuery {
+            agent: Some("planner".into()),
+            ..TraceQuery::default()
+        },
+    ] {
+        let (want, got) = (list(&direct, query.clone()), list(&prepared, query));
+        assert!(!want.is_empty());
+        assert_eq!(got, want);
+    }
+    let (ra, rb) = (direct.reader().expect("a"), prepared.reader().expect("b"));
+    for run in &runs {
+        let id = trace_id(run.trace);
+        let want = ra.get_trace_json(None, &id).expect("a").expect("exists");
+        assert_eq!(rb.get_trace_json(None, &id).expect("b"), Some(want));
+    }
+}
