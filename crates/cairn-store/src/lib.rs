@@ -55,6 +55,7 @@
 //! also drop tables and reset the cursor, and the collector then rebuilds from the ledger.
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
+mod checkpoint;
 mod conversations;
 mod erase;
 mod error;
@@ -92,6 +93,9 @@ pub struct Store {
     conn: Connection,
     /// Database file, for opening readers.
     path: PathBuf,
+    /// The background WAL checkpoints (see the `checkpoint` module); `None` when the thread
+    /// could not be started, and the writer then checkpoints as SQLite does by default.
+    checkpointer: Option<checkpoint::Checkpointer>,
 }
 
 /// A batch of decoded ledger entries with what the index derives from them already computed
@@ -126,10 +130,30 @@ impl Store {
         let mut conn = Connection::open(path)?;
         schema::configure_writer(&conn)?;
         schema::migrate(&mut conn)?;
+        let checkpointer = checkpoint::Checkpointer::start(path).ok();
+        if checkpointer.is_some() {
+            conn.pragma_update(None, "wal_autocheckpoint", checkpoint::BACKSTOP_PAGES)?;
+        }
         Ok(Store {
             conn,
             path: path.to_owned(),
+            checkpointer,
         })
+    }
+
+    /// Tells the checkpoint thread that the WAL has new frames.
+    fn committed(&self) {
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.shared().committed();
+        }
+    }
+
+    /// WAL checkpoints of the background thread that failed so far (each is retried; SQLite's
+    /// own checkpoint at a larger WAL size is the backstop).
+    pub fn checkpoint_failures(&self) -> u64 {
+        self.checkpointer
+            .as_ref()
+            .map_or(0, |c| c.shared().failures())
     }
 
     /// The database file.
@@ -151,6 +175,7 @@ impl Store {
         let tx = self.conn.transaction()?;
         write::apply(&tx, batch, next_cursor)?;
         tx.commit()?;
+        self.committed();
         Ok(())
     }
 
@@ -175,6 +200,7 @@ impl Store {
         let tx = self.conn.transaction()?;
         write::apply_derived(&tx, &batch.entries, &batch.derived, next_cursor)?;
         tx.commit()?;
+        self.committed();
         Ok(())
     }
 
@@ -189,6 +215,7 @@ impl Store {
         let tx = self.conn.transaction()?;
         let report = retention::delete_before(&tx, projects, cutoff_unix_nano)?;
         tx.commit()?;
+        self.committed();
         Ok(report)
     }
 
@@ -198,6 +225,7 @@ impl Store {
         let tx = self.conn.transaction()?;
         let rows = erase::rows_with_subject_key(&tx, key_id)?;
         tx.commit()?;
+        self.committed();
         Ok(rows)
     }
 
@@ -206,6 +234,7 @@ impl Store {
         let tx = self.conn.transaction()?;
         let report = erase::erase_rows(&tx, rows)?;
         tx.commit()?;
+        self.committed();
         Ok(report)
     }
 

@@ -350,6 +350,8 @@ const TABLES: &[&str] = &["meta", "spans", "logs", "traces", "trace_facets", "se
 /// OS crash or power loss could then corrupt the file instead of only losing the last
 /// transactions (which, with their cursor, are indexed again from the ledger). Likewise a
 /// larger `wal_autocheckpoint` or `mmap_size` measured no difference in write-path CPU.
+/// [`crate::Store::open`] then raises `wal_autocheckpoint` to a backstop when the background
+/// checkpoint thread runs (see the `checkpoint` module).
 pub(crate) fn configure_writer(conn: &Connection) -> Result<(), StoreError> {
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     // `journal_mode` returns the resulting mode as a row.

@@ -1509,7 +1509,11 @@ fn prepared_batches_index_exactly_like_apply() {
         .map(|i| Run {
             trace: i,
             start: T0 + u64::from(i) * 5_000 * MS,
-            agent: if i % 2 == 0 { "planner" } else { "weather-agent" },
+            agent: if i % 2 == 0 {
+                "planner"
+            } else {
+                "weather-agent"
+            },
             city: if i % 3 == 0 { "Oslo" } else { "Paris" },
             tool_fails: i % 4 == 0,
             ..Run::default()
@@ -1524,7 +1528,9 @@ fn prepared_batches_index_exactly_like_apply() {
         direct.apply(&batch, next).expect("apply");
         let ready = Store::prepare(batch);
         assert_eq!(ready.len(), 4);
-        prepared.apply_prepared(&ready, next).expect("apply prepared");
+        prepared
+            .apply_prepared(&ready, next)
+            .expect("apply prepared");
         // A retry of the same prepared batch changes nothing.
         prepared.apply_prepared(&ready, next).expect("retry");
     }
@@ -1550,4 +1556,35 @@ fn prepared_batches_index_exactly_like_apply() {
         let want = ra.get_trace_json(None, &id).expect("a").expect("exists");
         assert_eq!(rb.get_trace_json(None, &id).expect("b"), Some(want));
     }
+}
+
+#[test]
+fn a_background_thread_checkpoints_the_wal_into_the_database_file() {
+    let (dir, mut store) = temp_store();
+    let db = dir.path().join("index.db");
+    let schema_only = std::fs::metadata(&db).expect("db").len();
+    let runs: Vec<Run<'_>> = (1..=50)
+        .map(|i| Run {
+            trace: i,
+            start: T0 + u64::from(i) * 5_000 * MS,
+            ..Run::default()
+        })
+        .collect();
+    apply_runs(&mut store, &runs);
+    // Commits only append to the WAL; the writer's own checkpoint waits for 256 MiB of it, so
+    // only the checkpoint thread can bring these pages into the database file this soon.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let len = std::fs::metadata(&db).expect("db").len();
+        if len > schema_only + 64 * 1024 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "database file still {len} bytes (schema only: {schema_only})"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(store.checkpoint_failures(), 0);
+    assert_eq!(list(&store, TraceQuery::default()).len(), 50);
 }

@@ -1,0 +1,160 @@
+//! WAL checkpoints on a background thread.
+//!
+//! In WAL mode every committed page is appended to `index.sqlite-wal`, and a checkpoint copies
+//! the newest version of each page back into the database file and syncs it. SQLite's automatic
+//! checkpoint runs inside the commit that crosses `wal_autocheckpoint` pages, on the writer's
+//! thread: with the index on a large store that was about 15 % of the writer's CPU
+//! (`perf`, `benches/index.rs` with random trace ids), plus the wait for the database file's
+//! fsync, during which nothing was indexed.
+//!
+//! A [`Checkpointer`] thread with its own connection runs `PRAGMA wal_checkpoint(PASSIVE)` after
+//! the writer has committed, at most every [`INTERVAL`]. A passive checkpoint never waits for
+//! (or blocks) the writer or the readers: it copies the frames it can and leaves the rest for
+//! the next round. The writer keeps SQLite's automatic checkpoint as a backstop at
+//! [`BACKSTOP_PAGES`], far above what the thread lets the WAL reach, so the WAL stays bounded
+//! even if the thread falls behind or stops. Durability is unchanged: commits are as durable
+//! as before (`synchronous = NORMAL`), and a checkpoint still syncs the WAL before copying and
+//! the database file after.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+/// Longest time between a commit and the checkpoint that copies it (also the shortest time
+/// between two checkpoints, so repeated writes of a hot page are copied once per round).
+pub(crate) const INTERVAL: Duration = Duration::from_millis(250);
+
+/// `wal_autocheckpoint` of the writer connection when a checkpoint thread runs: a backstop
+/// (256 MiB of 4 KiB pages), not the normal path.
+pub(crate) const BACKSTOP_PAGES: i64 = 65_536;
+
+/// State shared by the writer and the checkpoint thread.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    /// Commits by the writer so far.
+    commits: AtomicU64,
+    /// Set when the thread must stop.
+    stop: Mutex<bool>,
+    wake: Condvar,
+    /// Checkpoints that failed (each is retried on the next round).
+    failures: AtomicU64,
+}
+
+impl Shared {
+    /// Called by the writer after each commit.
+    pub(crate) fn committed(&self) {
+        self.commits.fetch_add(1, Ordering::Release);
+    }
+
+    pub(crate) fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+}
+
+/// The background checkpoint thread of one database; stops (after a last checkpoint) on drop.
+#[derive(Debug)]
+pub(crate) struct Checkpointer {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    /// Starts the thread with its own connection to `path`.
+    pub(crate) fn start(path: &Path) -> std::io::Result<Self> {
+        let shared = Arc::new(Shared::default());
+        let path = path.to_owned();
+        let thread = std::thread::Builder::new()
+            .name("cairn-index-checkpoint".to_owned())
+            .spawn({
+                let shared = Arc::clone(&shared);
+                move || run(&path, &shared)
+            })?;
+        Ok(Self {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        *self
+            .shared
+            .stop
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = true;
+        self.shared.wake.notify_all();
+        if let Some(thread) = self.thread.take() {
+            // A panic in the thread has nothing to hand back; the backstop still checkpoints.
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run(path: &Path, shared: &Shared) {
+    let conn = match Connection::open(path) {
+        Ok(conn) => conn,
+        Err(err) => {
+            shared.failures.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(error = %err, "index checkpoint thread cannot open the database; the writer checkpoints instead");
+            return;
+        }
+    };
+    let mut done = shared.commits.load(Ordering::Acquire);
+    let mut failing = false;
+    loop {
+        let stopping = {
+            let stop = shared
+                .stop
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if *stop {
+                true
+            } else {
+                let (stop, _) = shared
+                    .wake
+                    .wait_timeout(stop, INTERVAL)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                *stop
+            }
+        };
+        let commits = shared.commits.load(Ordering::Acquire);
+        if commits != done {
+            match checkpoint(&conn) {
+                Ok(()) => {
+                    done = commits;
+                    if failing {
+                        tracing::info!("index checkpoints succeed again");
+                        failing = false;
+                    }
+                }
+                Err(err) => {
+                    shared.failures.fetch_add(1, Ordering::Relaxed);
+                    if !failing {
+                        tracing::warn!(error = %err, "index checkpoint failed; retrying");
+                        failing = true;
+                    }
+                }
+            }
+        }
+        if stopping {
+            return;
+        }
+    }
+}
+
+/// One passive checkpoint. The pragma answers (busy, WAL frames, frames checkpointed); a busy
+/// or partial round is not an error, the next round continues.
+fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+        row.get::<_, i64>(0).map(|_| ())
+    })
+}
