@@ -202,8 +202,8 @@ fn time(name: &str, iters: usize, mut f: impl FnMut() -> usize) {
 fn sql(reader_db: &rusqlite::Connection, order: bool) -> usize {
     let sql = format!(
         "SELECT ledger_index, span_id, parent_span_id, name, kind, start_ns, end_ns, \
-         status_code, status_message, attributes, events FROM spans WHERE trace_id = ?1 \
-         AND (?2 IS NULL OR project = ?2){}",
+         status_code, status_message, attributes, events FROM spans WHERE trace_no IN \
+         (SELECT trace_no FROM traces WHERE trace_id = ?1 AND (?2 IS NULL OR project = ?2)){}",
         if order {
             " ORDER BY start_ns, ledger_index"
         } else {

@@ -20,6 +20,12 @@
 //! | commit (FTS5 segment flush and merge, WAL frames) | 19 k | 8 k |
 //! | B-tree inserts (`spans`, `spans_by_*`, traces, facets) | 11 k | 11 k |
 //!
+//! Two later changes matter once the store is large (see `docs/performance.md`, "Index at
+//! scale"): spans and facets are keyed by the trace's `trace_no` (schema v4) instead of the
+//! random trace id, so a live trace's inserts stay on the last pages of those B-trees; and
+//! [`derive`] (facts, JSON text, search text) runs before the transaction, on the collector's
+//! reader thread when it pipelines, so [`apply_derived`] holds only the SQL work.
+//!
 //! What changed: JSON columns are written straight from the model's attribute types into a
 //! reused buffer (no `serde_json::Value` tree; byte-identical output, tested), message content is
 //! parsed once per span (the reasoning fallback reuses the parsed `gen_ai.output.messages`),

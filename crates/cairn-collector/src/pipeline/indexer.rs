@@ -25,8 +25,8 @@
 //! stays in the ledger, and `cairn reindex` with a newer binary picks it up.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, mpsc};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
