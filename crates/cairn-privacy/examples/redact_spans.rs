@@ -1,6 +1,8 @@
-//! Redacts N corpus spans (first argument, default 1000) with the default rules: a fixed workload
-//! for instruction counts (`valgrind --tool=callgrind`); run it with two values of N and divide
-//! the difference by the difference of N to get instructions per span without the start-up.
+//! Redacts N corpus spans (first argument, default 1000) with the default rules, on T threads
+//! sharing one `Redactor` (second argument, default 1; each thread redacts N / T spans): a fixed
+//! workload for instruction counts (`valgrind --tool=callgrind`). Run it with two values of N and
+//! divide the difference by the difference of N to get instructions per span without the
+//! start-up.
 
 use cairn_privacy::{RedactionConfig, Redactor};
 
@@ -8,16 +10,32 @@ use cairn_privacy::{RedactionConfig, Redactor};
 mod corpus;
 
 fn main() {
-    let n: usize = std::env::args()
-        .nth(1)
+    let mut args = std::env::args().skip(1);
+    let n: usize = args
+        .next()
         .map(|a| a.parse().expect("N is a number"))
         .unwrap_or(1000);
+    let threads: usize = args
+        .next()
+        .map(|a| a.parse().expect("T is a number"))
+        .unwrap_or(1);
     let spans = corpus::spans(96);
     let redactor = Redactor::new(&RedactionConfig::default()).expect("default rules compile");
-    let mut fired = 0usize;
-    for i in 0..n {
-        let mut span = spans[i % spans.len()].clone();
-        fired += redactor.redact_span(&mut span).fired.len();
-    }
-    println!("{n} spans, {fired} redactions");
+    let fired: usize = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let (spans, redactor) = (&spans, &redactor);
+                scope.spawn(move || {
+                    let mut fired = 0;
+                    for i in (t..n).step_by(threads) {
+                        let mut span = spans[i % spans.len()].clone();
+                        fired += redactor.redact_span(&mut span).fired.len();
+                    }
+                    fired
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().expect("worker")).sum()
+    });
+    println!("{n} spans on {threads} threads, {fired} redactions");
 }

@@ -562,7 +562,7 @@ mod tests {
             for redactor in REDACTORS.iter() {
                 let mut old = RedactionReport::default();
                 let mut new = RedactionReport::default();
-                let expected = reference(&redactor, &text, "a.b", &mut old);
+                let expected = reference(redactor, &text, "a.b", &mut old);
                 let got = redactor.redact_str(&text, "a.b", &mut new);
                 prop_assert_eq!(&got, &expected, "text {:?}", text);
                 prop_assert_eq!(&new, &old);
