@@ -24,18 +24,25 @@
 //! | `phone` | conservative: `+` and 8–15 digits (E.164, optional separators), or the North American `(555) 123-4567` / `555-123-4567` forms; bare digit runs are never phones |
 //!
 //! Cost: almost no value holds a secret, so the no-match case is the one that matters. One pass of
-//! a [`RegexSet`] over all the rules' patterns decides which rules can match; only those run their
-//! own search, in rule order. A rule sees the text as the rules before it left it, so whenever a
+//! a multi-pattern regex over all the rules' patterns (the `regex` crate's `RegexSet` semantics)
+//! decides which rules can match; only those run their own search, in rule order. A rule sees the text as the rules before it left it, so whenever a
 //! rule replaces something the set is run again over the new text (a replacement can remove or
 //! create matches of later rules). A rule the set rules out has no match at all on the current text,
 //! so it would have changed nothing: the output and the report are those of running every rule in
 //! turn. Paths are formatted only when a rule fires, and each rule's replacement is built once.
+//! The multi-pattern regex keeps one search cache per thread (the collector's workers share one
+//! `Redactor`); see [`Candidates`].
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
 
 use cairn_model::{AnyValue, KeyValue, LogRecord, Span};
-use regex::{Regex, RegexSet};
+use regex::Regex;
+use regex_automata::nfa::thompson::WhichCaptures;
+use regex_automata::util::syntax;
+use regex_automata::{Input, MatchKind, PatternID, PatternSet, meta};
+use thread_local::ThreadLocal;
 
 use crate::keys::KeyPatterns;
 use crate::{ConfigError, RedactionConfig};
@@ -156,13 +163,70 @@ impl fmt::Display for Path<'_> {
     }
 }
 
+/// All the rules' patterns as one regex that tells which of them match a text.
+///
+/// Built exactly as `regex::RegexSet` builds its regex (same syntax and engine configuration),
+/// but with a search cache per thread instead of `RegexSet`'s internal cache pool: that pool
+/// hands its lock-free slot only to the first thread that searches, and every other thread takes
+/// and returns a cache through a mutex-protected stack on every search. Measured with four
+/// threads sharing one `Redactor`, that cost ≈7% more instructions per span than one thread.
+struct Candidates {
+    set: meta::Regex,
+    caches: ThreadLocal<RefCell<meta::Cache>>,
+}
+
+impl Candidates {
+    /// `None` when the union exceeds the regex size limits.
+    fn new(rules: &[Rule]) -> Option<Self> {
+        let patterns: Vec<&str> = rules.iter().map(|r| r.regex.as_str()).collect();
+        let config = meta::Config::new()
+            .nfa_size_limit(Some(10 * (1 << 20)))
+            .hybrid_cache_capacity(2 * (1 << 20))
+            .match_kind(MatchKind::All)
+            .utf8_empty(true)
+            .which_captures(WhichCaptures::None);
+        let set = meta::Builder::new()
+            .configure(config)
+            .syntax(syntax::Config::new().utf8(true))
+            .build_many(&patterns)
+            .ok()?;
+        Some(Self {
+            set,
+            caches: ThreadLocal::new(),
+        })
+    }
+
+    /// The rules whose pattern matches somewhere in `text`; `None` when none does.
+    fn matching(&self, text: &str) -> Option<PatternSet> {
+        let cache = self.caches.get_or(|| RefCell::new(self.set.create_cache()));
+        // Never borrowed twice: nothing below calls back into the redactor.
+        let cache = &mut *cache.borrow_mut();
+        let input = Input::new(text);
+        if !self.set.is_match_with(cache, &input) {
+            return None;
+        }
+        let mut matched = PatternSet::new(self.set.pattern_len());
+        self.set
+            .which_overlapping_matches_with(cache, &input, &mut matched);
+        Some(matched)
+    }
+}
+
+impl fmt::Debug for Candidates {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Candidates")
+            .field("patterns", &self.set.pattern_len())
+            .finish_non_exhaustive()
+    }
+}
+
 /// The compiled redaction rules.
 #[derive(Debug)]
 pub struct Redactor {
     rules: Vec<Rule>,
     /// The rules' patterns, in rule order; `None` when the union exceeds the regex size limits
     /// (then every rule runs its own search).
-    set: Option<RegexSet>,
+    set: Option<Candidates>,
     allow: KeyPatterns,
     deny: KeyPatterns,
 }
@@ -260,7 +324,7 @@ impl Redactor {
             })?;
             rules.push(Rule::new(&custom.name, regex, Check::None));
         }
-        let set = RegexSet::new(rules.iter().map(|r| r.regex.as_str())).ok();
+        let set = Candidates::new(&rules);
         Ok(Self {
             rules,
             set,
@@ -283,21 +347,22 @@ impl Redactor {
         let Some(set) = &self.set else {
             return self.redact_each(text, path, report);
         };
-        if !set.is_match(text) {
-            return None;
-        }
         // Invariant: `candidates` are the rules whose pattern matches the current text.
-        let mut candidates = set.matches(text);
+        let mut candidates = set.matching(text)?;
         let mut current: Option<String> = None;
         for (i, rule) in self.rules.iter().enumerate() {
-            if !candidates.matched(i) {
+            if !candidates.contains(PatternID::must(i)) {
                 continue;
             }
             let input = current.as_deref().unwrap_or(text);
             if let Some((out, hits)) = rule.apply(input) {
                 report.add(path, &rule.name, hits);
-                candidates = set.matches(&out);
+                let next = set.matching(&out);
                 current = Some(out);
+                match next {
+                    Some(next) => candidates = next,
+                    None => break,
+                }
             }
         }
         current
