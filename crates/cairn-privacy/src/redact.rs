@@ -23,15 +23,16 @@
 //! | `email` | `local@domain.tld` |
 //! | `phone` | conservative: `+` and 8–15 digits (E.164, optional separators), or the North American `(555) 123-4567` / `555-123-4567` forms; bare digit runs are never phones |
 //!
-//! Cost: almost no value holds a secret, so the no-match case is the one that matters. One pass of
-//! a multi-pattern regex over all the rules' patterns (the `regex` crate's `RegexSet` semantics)
-//! decides which rules can match; only those run their own search, in rule order. A rule sees the text as the rules before it left it, so whenever a
-//! rule replaces something the set is run again over the new text (a replacement can remove or
-//! create matches of later rules). A rule the set rules out has no match at all on the current text,
-//! so it would have changed nothing: the output and the report are those of running every rule in
-//! turn. Paths are formatted only when a rule fires, and each rule's replacement is built once.
-//! The multi-pattern regex keeps one search cache per thread (the collector's workers share one
-//! `Redactor`); see [`Candidates`].
+//! Cost: almost no value holds a secret, so the no-match case is the one that matters. One pass
+//! of a multi-pattern regex over all the rules' patterns (the `regex` crate's `RegexSet`
+//! semantics) decides which rules can match; only those run their own search, in rule order. A
+//! rule sees the text as the rules before it left it, so whenever a rule replaces something the
+//! set is run again over the new text (a replacement can remove or create matches of later
+//! rules). A rule the set rules out has no match at all on the current text, so it would have
+//! changed nothing: the output and the report are those of running every rule in turn. Paths
+//! are formatted only when a rule fires, and each rule's replacement is built once. The
+//! multi-pattern regex keeps one search cache per thread (the collector's workers share one
+//! `Redactor`); see `Candidates` below.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -633,6 +634,24 @@ mod tests {
                 prop_assert_eq!(&new, &old);
             }
         }
+    }
+
+    #[test]
+    fn one_redactor_serves_every_thread() {
+        fn shared<T: Send + Sync>(_: &T) {}
+        let redactor = &REDACTORS[0];
+        shared(redactor);
+        std::thread::scope(|scope| {
+            for t in 0..4 {
+                scope.spawn(move || {
+                    let mut report = RedactionReport::default();
+                    let text = format!("thread {t}: a@b.co");
+                    let got = redactor.redact_str(&text, "p", &mut report);
+                    assert_eq!(got.unwrap(), format!("thread {t}: [REDACTED:email]"));
+                    assert_eq!(report.fired, ["p:email"]);
+                });
+            }
+        });
     }
 
     #[test]
