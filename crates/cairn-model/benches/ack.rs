@@ -27,12 +27,46 @@ use prost::Message as _;
 const SPANS: usize = 512;
 
 const WORDS: &[&str] = &[
-    "the", "agent", "searched", "for", "recent", "papers", "about", "retrieval", "augmented",
-    "generation", "and", "summarized", "their", "findings", "into", "a", "short", "report",
-    "with", "citations", "latency", "budget", "query", "planner", "vector", "store", "schema",
-    "index", "cluster", "replica", "benchmark", "throughput",
+    "the",
+    "agent",
+    "searched",
+    "for",
+    "recent",
+    "papers",
+    "about",
+    "retrieval",
+    "augmented",
+    "generation",
+    "and",
+    "summarized",
+    "their",
+    "findings",
+    "into",
+    "a",
+    "short",
+    "report",
+    "with",
+    "citations",
+    "latency",
+    "budget",
+    "query",
+    "planner",
+    "vector",
+    "store",
+    "schema",
+    "index",
+    "cluster",
+    "replica",
+    "benchmark",
+    "throughput",
 ];
-const TOOLS: &[&str] = &["web_search", "sql_query", "read_file", "http_get", "calculator"];
+const TOOLS: &[&str] = &[
+    "web_search",
+    "sql_query",
+    "read_file",
+    "http_get",
+    "calculator",
+];
 const MODELS: &[&str] = &["gpt-4o", "gpt-4o-mini", "claude-sonnet-4", "gemini-2.5-pro"];
 
 /// A small deterministic generator (splitmix64), so runs of old and new code see equal input.
@@ -101,7 +135,10 @@ fn realistic_spans() -> Vec<Span> {
                 s("gen_ai.operation.name", "invoke_agent"),
                 s("gen_ai.agent.name", agent),
                 s("gen_ai.agent.id", format!("agent-{}", rng.below(50))),
-                s("gen_ai.conversation.id", format!("conv-{:08x}", rng.next() as u32)),
+                s(
+                    "gen_ai.conversation.id",
+                    format!("conv-{:08x}", rng.next() as u32),
+                ),
                 s("user.id", format!("user-{}", rng.below(1000))),
                 s("gen_ai.agent.description", rng.sentence(12)),
             ];
@@ -171,7 +208,10 @@ fn realistic_spans() -> Vec<Span> {
                         s("gen_ai.operation.name", "execute_tool"),
                         s("gen_ai.tool.name", tool),
                         s("gen_ai.tool.type", "function"),
-                        s("gen_ai.tool.call.id", format!("call_{:012x}", rng.next() >> 16)),
+                        s(
+                            "gen_ai.tool.call.id",
+                            format!("call_{:012x}", rng.next() >> 16),
+                        ),
                         s("gen_ai.tool.call.arguments", args),
                         s("gen_ai.tool.call.result", result),
                         s("gen_ai.agent.name", agent),
@@ -233,7 +273,11 @@ fn main() {
     let limits = Limits::default();
     let decoded = otlp::decode_traces(&body, Format::Protobuf, &limits).expect("valid request");
     assert_eq!(decoded.spans.len(), SPANS, "{:?}", decoded.rejected.first());
-    let entry_bytes: usize = decoded.spans.iter().map(|s| codec::encode_span(s).len()).sum();
+    let entry_bytes: usize = decoded
+        .spans
+        .iter()
+        .map(|s| codec::encode_span(s).len())
+        .sum();
     println!(
         "{SPANS} spans, request {} bytes ({} per span), ledger entries {} bytes per span",
         body.len(),
@@ -246,7 +290,10 @@ fn main() {
         for _ in 0..iterations {
             black_box(otlp::decode_traces(black_box(&body), Format::Protobuf, &limits).ok());
         }
-        println!("decode+validate: {:.0} ns CPU per span", per_span(thread_cpu_ns() - before));
+        println!(
+            "decode+validate: {:.0} ns CPU per span",
+            per_span(thread_cpu_ns() - before)
+        );
     }
     if phase == "encode" || phase == "both" {
         let before = thread_cpu_ns();
@@ -255,6 +302,9 @@ fn main() {
                 black_box(codec::encode_span(black_box(span)));
             }
         }
-        println!("canonical encode: {:.0} ns CPU per span", per_span(thread_cpu_ns() - before));
+        println!(
+            "canonical encode: {:.0} ns CPU per span",
+            per_span(thread_cpu_ns() - before)
+        );
     }
 }
