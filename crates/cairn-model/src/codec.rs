@@ -18,12 +18,15 @@
 //! - **Lossless and self-describing.** The payload is OTLP's own schema with the record's resource
 //!   and scope inlined, so an auditor can decode an entry with any OTLP tooling after skipping two
 //!   bytes, and nothing the sender sent is missing.
-//! - **Deterministic.** The model → proto conversion is a pure, order-preserving function (see
-//!   `otlp::convert`), and prost writes fields in tag order, repeated fields in list order, omits
-//!   default scalars and has no maps; so equal records always give equal bytes. Empty resources,
-//!   scopes, statuses, log bodies and attribute values are written as absent messages, the one
-//!   canonical choice among the encodings OTLP allows. Doubles are written as their 8 raw bytes,
-//!   so `-0.0` and every NaN payload survive bit for bit.
+//! - **Deterministic.** The bytes are prost's encoding of the OTLP message that the pure,
+//!   order-preserving model → proto conversion (`otlp::convert`) builds: fields in tag order,
+//!   repeated fields in list order, default scalars omitted, no maps; so equal records always give
+//!   equal bytes. Empty resources, scopes, statuses, log bodies and attribute values are written
+//!   as absent messages, the one canonical choice among the encodings OTLP allows. Doubles are
+//!   written as their 8 raw bytes, so `-0.0` and every NaN payload survive bit for bit.
+//!   The encoder (`codec/wire.rs`) writes those bytes straight from the borrowed record with
+//!   `prost::encoding`, without building the message; the tests check it against prost's
+//!   encoding of the converted message, byte for byte.
 //! - **Versioned.** Entries are immutable and hashed: a decoder must keep accepting every version
 //!   it ever wrote. A new version gets a new byte 0; version 1 never changes meaning.
 //!
@@ -42,10 +45,11 @@ use opentelemetry_proto::tonic::trace::v1 as trace;
 use prost::Message;
 
 use crate::otlp::{
-    FieldError, log_from_proto, log_to_proto, resource_from_proto, resource_to_proto,
-    scope_from_proto, scope_to_proto, span_from_proto, span_to_proto,
+    FieldError, log_from_proto, resource_from_proto, scope_from_proto, span_from_proto,
 };
 use crate::span::{LogRecord, Record, Span};
+
+mod wire;
 
 /// The format version this crate writes (byte 0).
 pub const FORMAT_VERSION: u8 = 1;
@@ -100,41 +104,23 @@ pub fn encode(record: &Record) -> Vec<u8> {
 
 /// Encodes a span without wrapping it in a [`Record`] first.
 pub fn encode_span(span: &Span) -> Vec<u8> {
-    let (resource, resource_schema_url) = resource_to_proto(&span.resource);
-    let (scope, scope_schema_url) = scope_to_proto(&span.scope);
-    let message = trace::ResourceSpans {
-        resource,
-        scope_spans: vec![trace::ScopeSpans {
-            scope,
-            spans: vec![span_to_proto(span)],
-            schema_url: scope_schema_url,
-        }],
-        schema_url: resource_schema_url,
-    };
-    with_header(RECORD_TYPE_SPAN, &message)
+    let (len, span_len) = wire::resource_spans_len(span);
+    let mut buf = Vec::with_capacity(2 + len);
+    buf.push(FORMAT_VERSION);
+    buf.push(RECORD_TYPE_SPAN);
+    wire::write_resource_spans(span, span_len, &mut buf);
+    debug_assert_eq!(buf.len(), 2 + len, "computed and written lengths differ");
+    buf
 }
 
 /// Encodes a log record without wrapping it in a [`Record`] first.
 pub fn encode_log(log: &LogRecord) -> Vec<u8> {
-    let (resource, resource_schema_url) = resource_to_proto(&log.resource);
-    let (scope, scope_schema_url) = scope_to_proto(&log.scope);
-    let message = logs::ResourceLogs {
-        resource,
-        scope_logs: vec![logs::ScopeLogs {
-            scope,
-            log_records: vec![log_to_proto(log)],
-            schema_url: scope_schema_url,
-        }],
-        schema_url: resource_schema_url,
-    };
-    with_header(RECORD_TYPE_LOG, &message)
-}
-
-fn with_header(record_type: u8, message: &impl Message) -> Vec<u8> {
-    let mut buf = Vec::with_capacity(2 + message.encoded_len());
+    let (len, log_len) = wire::resource_logs_len(log);
+    let mut buf = Vec::with_capacity(2 + len);
     buf.push(FORMAT_VERSION);
-    buf.push(record_type);
-    message.encode_raw(&mut buf);
+    buf.push(RECORD_TYPE_LOG);
+    wire::write_resource_logs(log, log_len, &mut buf);
+    debug_assert_eq!(buf.len(), 2 + len, "computed and written lengths differ");
     buf
 }
 

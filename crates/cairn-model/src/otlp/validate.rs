@@ -94,64 +94,79 @@ pub(super) fn check_attributes(
 }
 
 /// Checks one value tree iteratively; returns what is wrong (the caller names the field).
+///
+/// The stack of pending children is only allocated for an array or a key-value list: most
+/// attribute values are scalars and are checked without an allocation.
 pub(super) fn check_value(value: &common::AnyValue, limits: &Limits) -> Result<(), String> {
-    let mut stack: Vec<(&common::AnyValue, usize)> = vec![(value, 1)];
+    let mut stack: Vec<(&common::AnyValue, usize)> = Vec::new();
+    check_node(value, 1, limits, &mut stack)?;
     while let Some((value, depth)) = stack.pop() {
-        if depth > limits.max_depth {
+        check_node(value, depth, limits, &mut stack)?;
+    }
+    Ok(())
+}
+
+/// Checks one node of a value tree at `depth` and pushes its children.
+fn check_node<'a>(
+    value: &'a common::AnyValue,
+    depth: usize,
+    limits: &Limits,
+    stack: &mut Vec<(&'a common::AnyValue, usize)>,
+) -> Result<(), String> {
+    if depth > limits.max_depth {
+        return Err(over(
+            format!("nests values {depth} levels deep"),
+            "max_depth",
+            limits.max_depth,
+        ));
+    }
+    match &value.value {
+        Some(PValue::StringValue(s)) if s.len() > limits.max_attribute_value_bytes => {
             return Err(over(
-                format!("nests values {depth} levels deep"),
-                "max_depth",
-                limits.max_depth,
+                format!("has a string of {} bytes", s.len()),
+                "max_attribute_value_bytes",
+                limits.max_attribute_value_bytes,
             ));
         }
-        match &value.value {
-            Some(PValue::StringValue(s)) if s.len() > limits.max_attribute_value_bytes => {
-                return Err(over(
-                    format!("has a string of {} bytes", s.len()),
-                    "max_attribute_value_bytes",
-                    limits.max_attribute_value_bytes,
-                ));
-            }
-            Some(PValue::BytesValue(b)) if b.len() > limits.max_attribute_value_bytes => {
-                return Err(over(
-                    format!("has a bytes value of {} bytes", b.len()),
-                    "max_attribute_value_bytes",
-                    limits.max_attribute_value_bytes,
-                ));
-            }
-            Some(PValue::ArrayValue(array)) => {
-                if array.values.len() > limits.max_array_len {
-                    return Err(over(
-                        format!("has an array of {} values", array.values.len()),
-                        "max_array_len",
-                        limits.max_array_len,
-                    ));
-                }
-                stack.extend(array.values.iter().map(|v| (v, depth + 1)));
-            }
-            Some(PValue::KvlistValue(list)) => {
-                if list.values.len() > limits.max_array_len {
-                    return Err(over(
-                        format!("has a key-value list of {} entries", list.values.len()),
-                        "max_array_len",
-                        limits.max_array_len,
-                    ));
-                }
-                for kv in &list.values {
-                    if kv.key.len() > limits.max_key_bytes {
-                        return Err(over(
-                            format!("has a nested key of {} bytes", kv.key.len()),
-                            "max_key_bytes",
-                            limits.max_key_bytes,
-                        ));
-                    }
-                    if let Some(v) = &kv.value {
-                        stack.push((v, depth + 1));
-                    }
-                }
-            }
-            _ => {}
+        Some(PValue::BytesValue(b)) if b.len() > limits.max_attribute_value_bytes => {
+            return Err(over(
+                format!("has a bytes value of {} bytes", b.len()),
+                "max_attribute_value_bytes",
+                limits.max_attribute_value_bytes,
+            ));
         }
+        Some(PValue::ArrayValue(array)) => {
+            if array.values.len() > limits.max_array_len {
+                return Err(over(
+                    format!("has an array of {} values", array.values.len()),
+                    "max_array_len",
+                    limits.max_array_len,
+                ));
+            }
+            stack.extend(array.values.iter().map(|v| (v, depth + 1)));
+        }
+        Some(PValue::KvlistValue(list)) => {
+            if list.values.len() > limits.max_array_len {
+                return Err(over(
+                    format!("has a key-value list of {} entries", list.values.len()),
+                    "max_array_len",
+                    limits.max_array_len,
+                ));
+            }
+            for kv in &list.values {
+                if kv.key.len() > limits.max_key_bytes {
+                    return Err(over(
+                        format!("has a nested key of {} bytes", kv.key.len()),
+                        "max_key_bytes",
+                        limits.max_key_bytes,
+                    ));
+                }
+                if let Some(v) = &kv.value {
+                    stack.push((v, depth + 1));
+                }
+            }
+        }
+        _ => {}
     }
     Ok(())
 }
