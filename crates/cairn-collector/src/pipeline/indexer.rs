@@ -203,25 +203,43 @@ fn run(ctx: &Context<'_>, store: &mut Store, batch: usize) {
     std::thread::scope(|scope| {
         let reader = std::thread::Builder::new()
             .name("cairn-index-read".to_owned())
-            .spawn_scoped(scope, move || read_loop(ctx, batch, &ready_tx));
+            .spawn_scoped(scope, move || {
+                // The writer publishes the cursor and the lag; this side only hands batches over
+                // (the channel holds nothing: one batch is prepared while one is written).
+                read_loop(ctx, batch, &mut |_| {}, &mut |ready| {
+                    ready_tx.send(ready).is_ok()
+                });
+            });
         match reader {
             // The receiver is moved in, so it is dropped when the writer stops, which wakes a
             // reader blocked in `send` before the scope joins it.
             Ok(_) => write_loop(ctx, store, ready_rx),
             Err(err) => {
-                // Without a second thread, read and write on this one.
                 tracing::warn!(error = %err, "cannot start the index reader thread; indexing on one thread");
-                serial_loop(ctx, store, batch);
+                let (ledger, status, watch) = (ctx.ledger, ctx.status, ctx.watch);
+                read_loop(
+                    ctx,
+                    batch,
+                    &mut |cursor| {
+                        status.observe(ledger.size(), cursor);
+                        watch.refresh(ledger, status);
+                    },
+                    &mut |ready| write_batch(ctx, store, &ready),
+                );
             }
         }
     });
 }
 
-/// The reader side of the pipeline: reads, decodes and prepares the next batch while the
-/// writer applies the previous one, and hands it over (the channel holds nothing: at most one
-/// batch is being prepared while one is written). Returns when shutting down and caught up, or
-/// when the writer has gone.
-fn read_loop(ctx: &Context<'_>, max: usize, ready: &mpsc::SyncSender<Ready>) {
+/// Reads, decodes and prepares batch after batch from the status cursor; the agent metrics
+/// observe each one, then `deliver` takes it (false: stop). `tick(cursor)` runs before every
+/// step. Returns when shutting down and caught up, or when `deliver` refuses a batch.
+fn read_loop(
+    ctx: &Context<'_>,
+    max: usize,
+    tick: &mut dyn FnMut(u64),
+    deliver: &mut dyn FnMut(Ready) -> bool,
+) {
     let Context {
         ledger,
         status,
@@ -232,6 +250,7 @@ fn read_loop(ctx: &Context<'_>, max: usize, ready: &mpsc::SyncSender<Ready>) {
     let mut cursor = status.cursor();
     let mut backoff = Duration::from_millis(50);
     loop {
+        tick(cursor);
         if cursor >= ledger.size() {
             if stop.load(Ordering::Acquire) {
                 return;
@@ -244,7 +263,7 @@ fn read_loop(ctx: &Context<'_>, max: usize, ready: &mpsc::SyncSender<Ready>) {
                 cursor = batch.next;
                 backoff = Duration::from_millis(50);
                 observe(ctx.agents, &batch);
-                if ready.send(batch).is_err() {
+                if !deliver(batch) {
                     return;
                 }
             }
@@ -262,8 +281,8 @@ fn read_loop(ctx: &Context<'_>, max: usize, ready: &mpsc::SyncSender<Ready>) {
 }
 
 /// The writer side: applies each prepared batch (retrying the same batch while the store
-/// refuses it), then observes its records and publishes the new cursor. Returns when the reader
-/// has finished, or when shutting down while the store keeps failing.
+/// refuses it) and publishes the new cursor. Returns when the reader has finished, or when
+/// shutting down while the store keeps failing.
 fn write_loop(ctx: &Context<'_>, store: &mut Store, ready: mpsc::Receiver<Ready>) {
     let Context {
         ledger,
@@ -284,50 +303,6 @@ fn write_loop(ctx: &Context<'_>, store: &mut Store, ready: mpsc::Receiver<Ready>
             return;
         }
         cursor = batch.next;
-    }
-}
-
-/// Reading and writing on the calling thread, for when the reader thread cannot be started.
-fn serial_loop(ctx: &Context<'_>, store: &mut Store, max: usize) {
-    let Context {
-        ledger,
-        status,
-        stop,
-        watch,
-        privacy,
-        ..
-    } = *ctx;
-    let mut cursor = status.cursor();
-    let mut backoff = Duration::from_millis(50);
-    loop {
-        status.observe(ledger.size(), cursor);
-        watch.refresh(ledger, status);
-        if cursor >= ledger.size() {
-            if stop.load(Ordering::Acquire) {
-                return;
-            }
-            ledger.wait_for_size(cursor, POLL);
-            continue;
-        }
-        match read_batch(ledger, cursor, max, privacy) {
-            Ok(batch) => {
-                backoff = Duration::from_millis(50);
-                observe(ctx.agents, &batch);
-                if !write_batch(ctx, store, &batch) {
-                    return;
-                }
-                cursor = batch.next;
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "indexing failed; retrying");
-                *status.last_error.lock() = Some(err.to_string());
-                if stop.load(Ordering::Acquire) {
-                    return;
-                }
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-        }
     }
 }
 
@@ -383,9 +358,6 @@ pub(crate) fn catch_up(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<u64, IndexError> {
     let total = ledger.size();
-    if cursor >= total {
-        return Ok(cursor);
-    }
     let max = max.max(1);
     let (tx, rx) = mpsc::sync_channel::<Result<Ready, IndexError>>(0);
     std::thread::scope(|scope| {
@@ -393,56 +365,60 @@ pub(crate) fn catch_up(
         // reader blocked in `send` before the scope joins it.
         let rx = rx;
         let reader = move || {
-            let mut at = cursor;
-            while at < total {
-                let batch = read_batch(ledger, at, max, privacy);
-                let failed = batch.is_err();
-                if let Ok(batch) = &batch {
-                    at = batch.next;
-                }
-                if tx.send(batch).is_err() || failed {
+            for batch in batches(ledger, cursor, total, max, privacy) {
+                if tx.send(batch).is_err() {
                     return;
                 }
             }
         };
-        if let Err(err) = std::thread::Builder::new()
+        match std::thread::Builder::new()
             .name("cairn-index-read".to_owned())
             .spawn_scoped(scope, reader)
         {
-            tracing::warn!(error = %err, "cannot start the index reader thread; indexing on one thread");
-            return catch_up_serial(ledger, store, cursor, total, max, privacy, progress);
+            Ok(_) => apply_all(store, rx.iter(), cursor, total, progress),
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot start the index reader thread; indexing on one thread");
+                let batches = batches(ledger, cursor, total, max, privacy);
+                apply_all(store, batches, cursor, total, progress)
+            }
         }
-        let mut at = cursor;
-        while at < total {
-            let Ok(batch) = rx.recv() else {
-                // The reader ended early without an error: cannot happen, but never loop.
-                break;
-            };
-            let batch = batch?;
-            store
-                .apply_prepared(&batch.prepared, batch.next)
-                .map_err(|source| IndexError::Store {
-                    start: batch.start,
-                    source,
-                })?;
-            at = batch.next;
-            progress(at, total);
-        }
-        Ok(at)
     })
 }
 
-fn catch_up_serial(
-    ledger: &Ledger,
-    store: &mut Store,
-    mut cursor: u64,
+/// The batches `[cursor, total)` of the ledger, read and prepared one after the other; ends
+/// after the first error.
+fn batches<'a>(
+    ledger: &'a Ledger,
+    cursor: u64,
     total: u64,
     max: usize,
-    privacy: &Privacy,
+    privacy: &'a Privacy,
+) -> impl Iterator<Item = Result<Ready, IndexError>> + 'a {
+    let (mut at, mut failed) = (cursor, false);
+    std::iter::from_fn(move || {
+        if failed || at >= total {
+            return None;
+        }
+        let batch = read_batch(ledger, at, max, privacy);
+        match &batch {
+            Ok(ready) => at = ready.next,
+            Err(_) => failed = true,
+        }
+        Some(batch)
+    })
+}
+
+/// Applies every batch in order, calling `progress(cursor, total)` after each; returns the
+/// cursor after the last one.
+fn apply_all(
+    store: &mut Store,
+    batches: impl Iterator<Item = Result<Ready, IndexError>>,
+    mut cursor: u64,
+    total: u64,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<u64, IndexError> {
-    while cursor < total {
-        let batch = read_batch(ledger, cursor, max, privacy)?;
+    for batch in batches {
+        let batch = batch?;
         store
             .apply_prepared(&batch.prepared, batch.next)
             .map_err(|source| IndexError::Store {
