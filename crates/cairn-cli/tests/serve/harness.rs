@@ -11,6 +11,16 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message as _;
 use serde_json::Value;
 
+/// `cairn serve` flags that let the system choose every listener's port.
+pub(crate) const EPHEMERAL_PORTS: [&str; 6] = [
+    "--otlp-http-addr",
+    "127.0.0.1:0",
+    "--otlp-grpc-addr",
+    "127.0.0.1:0",
+    "--api-addr",
+    "127.0.0.1:0",
+];
+
 pub(crate) fn cairn() -> Command {
     Command::new(env!("CARGO_BIN_EXE_cairn"))
 }
@@ -111,16 +121,8 @@ impl Serve {
             .arg("serve")
             .arg("--data-dir")
             .arg(&data_dir)
-            .args([
-                "--otlp-http-addr",
-                "127.0.0.1:0",
-                "--otlp-grpc-addr",
-                "127.0.0.1:0",
-                "--api-addr",
-                "127.0.0.1:0",
-                "--checkpoint-interval",
-                "100ms",
-            ])
+            .args(EPHEMERAL_PORTS)
+            .args(["--checkpoint-interval", "100ms"])
             .arg("--addrs-file")
             .arg(&addrs_file)
             .args(extra)

@@ -26,14 +26,7 @@ fn serve_expecting_exit(data_dir: &Path, extra: &[&str]) -> (bool, String) {
         .arg("serve")
         .arg("--data-dir")
         .arg(data_dir)
-        .args([
-            "--otlp-http-addr",
-            "127.0.0.1:0",
-            "--otlp-grpc-addr",
-            "127.0.0.1:0",
-            "--api-addr",
-            "127.0.0.1:0",
-        ])
+        .args(EPHEMERAL_PORTS)
         .args(extra)
         .env_remove("CAIRN_CONFIG")
         .env_remove("CAIRN_LEDGER_ALLOW_ROLLBACK_RECOVERY")
