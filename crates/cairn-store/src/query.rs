@@ -436,118 +436,239 @@ impl SqlArgs {
     }
 }
 
+/// How a trace listing answers a full-text query ([`crate::Reader::list_traces_with`]). Every
+/// plan gives the same page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SearchPlan {
+    /// [`SearchPlan::Walk`] when the term is common (at least 10,000 matching records), else
+    /// [`SearchPlan::Collect`].
+    #[default]
+    Auto,
+    /// Collect every trace with a match, then sort and page them: cost grows with the number of
+    /// matching records, so it suits rare terms.
+    Collect,
+    /// Walk the filtered traces in page order and keep those with a match, stopping once the
+    /// page is full: cost grows with the traces walked, so it suits common terms. Falls back to
+    /// collecting after 4,096 traces without a full page.
+    Walk,
+}
+
+/// Matching records from which [`SearchPlan::Auto`] walks instead of collecting.
+const WALK_MIN_HITS: i64 = 10_000;
+
+/// How far one walk goes.
+#[derive(Debug, Clone, Copy)]
+struct WalkLimits {
+    /// Traces read per step.
+    chunk: usize,
+    /// Traces examined before the walk gives up and collects instead (a term that is common
+    /// overall but rare among the traces of this order and these filters).
+    max_traces: usize,
+}
+
+impl WalkLimits {
+    const DEFAULT: Self = Self {
+        chunk: 256,
+        max_traces: 4096,
+    };
+}
+
+const LIST_COLUMNS: &str = "SELECT trace_id, root_name, agent, start_ns, duration_ns, span_count, \
+    error_count, tool_call_count, input_tokens, output_tokens, project, trace_no FROM traces \
+    WHERE 1";
+
+/// A listed trace and its `trace_no`.
+struct ListedTrace {
+    summary: TraceSummary,
+    trace_no: i64,
+}
+
+/// The filters of a listing (everything but the full-text term and the page position).
+struct ListFilters {
+    sql: String,
+    args: SqlArgs,
+    sort: TraceSort,
+    order: SortOrder,
+}
+
+impl ListFilters {
+    fn new(project: Option<&str>, query: &TraceQuery) -> Self {
+        let mut b = SqlArgs::default();
+        let mut sql = String::new();
+        if let Some(project) = project {
+            sql += &format!(" AND project = {}", b.arg(project.to_owned()));
+        }
+        if let Some(since) = query.since {
+            sql += &format!(" AND start_ns >= {}", b.arg(to_sql_int(since)));
+        }
+        if let Some(until) = query.until {
+            sql += &format!(" AND start_ns < {}", b.arg(to_sql_int(until)));
+        }
+        if let Some(ms) = query.min_duration_ms {
+            let ns = to_sql_int(ms.saturating_mul(1_000_000));
+            sql += &format!(" AND duration_ns >= {}", b.arg(ns));
+        }
+        match query.status {
+            Some(TraceStatus::Ok) => sql += " AND error_count = 0",
+            Some(TraceStatus::Error) => sql += " AND error_count > 0",
+            None => {}
+        }
+        let kind = query.kind.map(|k| k.as_str().to_owned());
+        for (facet, value) in [
+            (Facet::Agent, &query.agent),
+            (Facet::Kind, &kind),
+            (Facet::Tool, &query.tool),
+            (Facet::Model, &query.model),
+            (Facet::Conversation, &query.conversation),
+        ] {
+            if let Some(value) = value {
+                sql += &format!(
+                    " AND trace_no IN (SELECT trace_no FROM trace_facets WHERE facet = {} AND \
+                     value = {})",
+                    b.arg(i64::from(facet as u8)),
+                    b.arg(value.clone())
+                );
+            }
+        }
+        Self {
+            sql,
+            args: b,
+            sort: query.sort,
+            order: query.order,
+        }
+    }
+
+    /// Adds the collect plan's full-text filter: the trace has a matching span or log record.
+    fn with_match(mut self, expr: &str) -> Self {
+        let p = self.args.arg(expr.to_owned());
+        // A matching span names its trace through the narrow `spans_by_ledger` index (one
+        // small entry per span) rather than through its `spans` row, which would read a page
+        // of attribute JSON per match; a matching log record through the trace's key.
+        // `UNION ALL`: the `IN` list is a set anyway.
+        self.sql += &format!(
+            " AND trace_no IN (SELECT s.trace_no FROM search JOIN spans s INDEXED BY \
+             spans_by_ledger ON s.ledger_index = search.rowid WHERE search MATCH {p} UNION ALL \
+             SELECT t.trace_no FROM search JOIN logs l ON l.ledger_index = search.rowid JOIN \
+             traces t ON t.trace_id = l.trace_id AND t.project = l.project WHERE search MATCH {p})"
+        );
+        self
+    }
+
+    /// Up to `n` traces strictly after `after` (sort key, trace id) in page order.
+    fn rows(
+        &self,
+        conn: &Connection,
+        after: Option<(i64, TraceId)>,
+        n: usize,
+    ) -> Result<Vec<ListedTrace>, StoreError> {
+        let mut b = SqlArgs {
+            args: self.args.args.clone(),
+        };
+        let mut sql = format!("{LIST_COLUMNS}{}", self.sql);
+        let column = self.sort.column();
+        let (cmp, dir) = match self.order {
+            SortOrder::Desc => ("<", "DESC"),
+            SortOrder::Asc => (">", "ASC"),
+        };
+        if let Some((key, trace_id)) = after {
+            sql += &format!(
+                " AND ({column}, trace_id) {cmp} ({}, {})",
+                b.arg(key),
+                b.arg(trace_id.0.to_vec())
+            );
+        }
+        sql += &format!(
+            " ORDER BY {column} {dir}, trace_id {dir} LIMIT {}",
+            b.arg(i64::try_from(n).unwrap_or(i64::MAX))
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(params_from_iter(b.args))?;
+        let mut out = Vec::with_capacity(n.min(64));
+        while let Some(row) = rows.next()? {
+            let trace_id = ids::trace_id_from_blob(&row.get::<_, Vec<u8>>(0)?)?;
+            let error_count = from_sql_int(row.get(6)?);
+            out.push(ListedTrace {
+                summary: TraceSummary {
+                    trace_id,
+                    project: row.get(10)?,
+                    name: row.get(1)?,
+                    agent: row.get(2)?,
+                    start_unix_nano: from_sql_int(row.get(3)?),
+                    duration_ns: from_sql_int(row.get(4)?),
+                    span_count: from_sql_int(row.get(5)?),
+                    error_count,
+                    tool_call_count: from_sql_int(row.get(7)?),
+                    input_tokens: from_sql_int(row.get(8)?),
+                    output_tokens: from_sql_int(row.get(9)?),
+                    status: if error_count > 0 {
+                        TraceStatus::Error
+                    } else {
+                        TraceStatus::Ok
+                    },
+                },
+                trace_no: row.get(11)?,
+            });
+        }
+        Ok(out)
+    }
+}
+
 pub(crate) fn list_traces(
     conn: &Connection,
     project: Option<&str>,
     query: &TraceQuery,
 ) -> Result<TracePage, StoreError> {
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
-    let mut b = SqlArgs::default();
-    let mut sql = String::from(
-        "SELECT trace_id, root_name, agent, start_ns, duration_ns, span_count, error_count, \
-         tool_call_count, input_tokens, output_tokens, project FROM traces WHERE 1",
-    );
-    if let Some(project) = project {
-        sql += &format!(" AND project = {}", b.arg(project.to_owned()));
-    }
-    if let Some(since) = query.since {
-        sql += &format!(" AND start_ns >= {}", b.arg(to_sql_int(since)));
-    }
-    if let Some(until) = query.until {
-        sql += &format!(" AND start_ns < {}", b.arg(to_sql_int(until)));
-    }
-    if let Some(ms) = query.min_duration_ms {
-        let ns = to_sql_int(ms.saturating_mul(1_000_000));
-        sql += &format!(" AND duration_ns >= {}", b.arg(ns));
-    }
-    match query.status {
-        Some(TraceStatus::Ok) => sql += " AND error_count = 0",
-        Some(TraceStatus::Error) => sql += " AND error_count > 0",
-        None => {}
-    }
-    let kind = query.kind.map(|k| k.as_str().to_owned());
-    for (facet, value) in [
-        (Facet::Agent, &query.agent),
-        (Facet::Kind, &kind),
-        (Facet::Tool, &query.tool),
-        (Facet::Model, &query.model),
-        (Facet::Conversation, &query.conversation),
-    ] {
-        if let Some(value) = value {
-            sql += &format!(
-                " AND trace_no IN (SELECT trace_no FROM trace_facets WHERE facet = {} AND \
-                 value = {})",
-                b.arg(i64::from(facet as u8)),
-                b.arg(value.clone())
-            );
-        }
-    }
-    match query.q.as_deref().map_or(FtsQuery::Any, fts_query) {
-        FtsQuery::Any => {}
-        FtsQuery::Nothing => {
-            return Ok(TracePage {
-                traces: Vec::new(),
-                next_cursor: None,
-            });
-        }
-        FtsQuery::Match(expr) => {
-            let p = b.arg(expr);
-            sql += &format!(
-                " AND (trace_id, project) IN (SELECT s.trace_id, s.project FROM search JOIN spans \
-                 s ON s.ledger_index = search.rowid WHERE search MATCH {p} UNION SELECT \
-                 l.trace_id, l.project FROM search JOIN logs l ON l.ledger_index = search.rowid \
-                 WHERE search MATCH {p} AND l.trace_id IS NOT NULL)"
-            );
-        }
-    }
-    let column = query.sort.column();
-    let (cmp, dir) = match query.order {
-        SortOrder::Desc => ("<", "DESC"),
-        SortOrder::Asc => (">", "ASC"),
-    };
-    if let Some(cursor) = &query.cursor {
-        let cursor = PageCursor::decode(cursor, query.sort, query.order)?;
-        sql += &format!(
-            " AND ({column}, trace_id) {cmp} ({}, {})",
-            b.arg(cursor.key),
-            b.arg(cursor.trace_id.0.to_vec())
-        );
-    }
-    sql += &format!(
-        " ORDER BY {column} {dir}, trace_id {dir} LIMIT {}",
-        b.arg(i64::try_from(limit + 1).unwrap_or(i64::MAX))
-    );
+    list_traces_with(conn, project, query, SearchPlan::Auto)
+}
 
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows = stmt.query(params_from_iter(b.args))?;
-    let mut traces = Vec::with_capacity(limit.min(64));
-    let mut more = false;
-    while let Some(row) = rows.next()? {
-        if traces.len() == limit {
-            more = true;
-            break;
-        }
-        let trace_id = ids::trace_id_from_blob(&row.get::<_, Vec<u8>>(0)?)?;
-        let error_count = from_sql_int(row.get(6)?);
-        traces.push(TraceSummary {
-            trace_id,
-            project: row.get(10)?,
-            name: row.get(1)?,
-            agent: row.get(2)?,
-            start_unix_nano: from_sql_int(row.get(3)?),
-            duration_ns: from_sql_int(row.get(4)?),
-            span_count: from_sql_int(row.get(5)?),
-            error_count,
-            tool_call_count: from_sql_int(row.get(7)?),
-            input_tokens: from_sql_int(row.get(8)?),
-            output_tokens: from_sql_int(row.get(9)?),
-            status: if error_count > 0 {
-                TraceStatus::Error
+/// [`list_traces`] with a chosen plan for the full-text term.
+pub(crate) fn list_traces_with(
+    conn: &Connection,
+    project: Option<&str>,
+    query: &TraceQuery,
+    plan: SearchPlan,
+) -> Result<TracePage, StoreError> {
+    list_traces_walking(conn, project, query, plan, WalkLimits::DEFAULT)
+}
+
+fn list_traces_walking(
+    conn: &Connection,
+    project: Option<&str>,
+    query: &TraceQuery,
+    plan: SearchPlan,
+    limits: WalkLimits,
+) -> Result<TracePage, StoreError> {
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    let after = query
+        .cursor
+        .as_deref()
+        .map(|c| PageCursor::decode(c, query.sort, query.order))
+        .transpose()?
+        .map(|c| (c.key, c.trace_id));
+    let filters = ListFilters::new(project, query);
+    let mut rows = match query.q.as_deref().map_or(FtsQuery::Any, fts_query) {
+        FtsQuery::Any => filters.rows(conn, after, limit + 1)?,
+        FtsQuery::Nothing => Vec::new(),
+        FtsQuery::Match(expr) => {
+            let walk_first = match plan {
+                SearchPlan::Auto => common_term(conn, &expr)?,
+                SearchPlan::Collect => false,
+                SearchPlan::Walk => true,
+            };
+            let walked = if walk_first {
+                walk(conn, &filters, after, limit + 1, &expr, limits)?
             } else {
-                TraceStatus::Ok
-            },
-        });
-    }
+                None
+            };
+            match walked {
+                Some(rows) => rows,
+                None => filters.with_match(&expr).rows(conn, after, limit + 1)?,
+            }
+        }
+    };
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let traces: Vec<TraceSummary> = rows.into_iter().map(|r| r.summary).collect();
     let next_cursor = match traces.last() {
         Some(last) if more => Some(
             PageCursor {
@@ -564,6 +685,95 @@ pub(crate) fn list_traces(
         traces,
         next_cursor,
     })
+}
+
+/// Whether at least [`WALK_MIN_HITS`] records match (reads at most that many FTS rowids).
+fn common_term(conn: &Connection, expr: &str) -> Result<bool, StoreError> {
+    let hits: i64 = conn
+        .prepare_cached(
+            "SELECT count(*) FROM (SELECT 1 FROM search WHERE search MATCH ?1 LIMIT ?2)",
+        )?
+        .query_row(rusqlite::params![expr, WALK_MIN_HITS], |r| r.get(0))?;
+    Ok(hits >= WALK_MIN_HITS)
+}
+
+/// The walk plan (see [`SearchPlan::Walk`]): up to `want` matching traces after `after`, in page
+/// order, or `None` after `limits.max_traces` traces without filling the page.
+///
+/// Which traces have a match is learned from the full-text index one ledger range at a time,
+/// newest first, and only as far back as the walk needs: every span of a trace sits at a ledger
+/// index at or after the trace's `trace_no` (the ledger index of its first indexed span; the
+/// indexer applies the ledger in order), and its log records at or after the lowest ledger index
+/// among them, so the matches at or after the lowest of those bounds over the traces walked so
+/// far decide all of them. When start times follow arrival, as live traffic does, the traces of
+/// a newest-first page sit near the ledger's tail and the walk reads a small part of the index.
+fn walk(
+    conn: &Connection,
+    filters: &ListFilters,
+    mut after: Option<(i64, TraceId)>,
+    want: usize,
+    expr: &str,
+    limits: WalkLimits,
+) -> Result<Option<Vec<ListedTrace>>, StoreError> {
+    let traced_logs: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM logs WHERE trace_id IS NOT NULL)")?
+        .query_row([], |r| r.get(0))?;
+    let mut first_log = conn.prepare_cached(
+        "SELECT min(ledger_index) FROM logs WHERE trace_id = ?1 AND project = ?2",
+    )?;
+    let mut matches = conn.prepare_cached(
+        "SELECT s.trace_no FROM search JOIN spans s INDEXED BY spans_by_ledger ON \
+         s.ledger_index = search.rowid WHERE search MATCH ?1 AND search.rowid >= ?2 AND \
+         search.rowid < ?3 UNION ALL SELECT t.trace_no FROM search JOIN logs l ON \
+         l.ledger_index = search.rowid JOIN traces t ON t.trace_id = l.trace_id AND \
+         t.project = l.project WHERE search MATCH ?1 AND search.rowid >= ?2 AND \
+         search.rowid < ?3",
+    )?;
+    // Traces with a match at a ledger index >= `covered`.
+    let mut hits = std::collections::HashSet::new();
+    let mut covered = i64::MAX;
+    let mut out = Vec::new();
+    let mut walked = 0;
+    loop {
+        let chunk = filters.rows(conn, after, limits.chunk)?;
+        let mut low = i64::MAX;
+        for row in &chunk {
+            low = low.min(row.trace_no);
+            if traced_logs {
+                let first: Option<i64> = first_log.query_row(
+                    rusqlite::params![&row.summary.trace_id.0[..], &row.summary.project],
+                    |r| r.get(0),
+                )?;
+                low = low.min(first.unwrap_or(i64::MAX));
+            }
+        }
+        if low < covered {
+            let mut rows = matches.query(rusqlite::params![expr, low, covered])?;
+            while let Some(row) = rows.next()? {
+                hits.insert(row.get::<_, i64>(0)?);
+            }
+            covered = low;
+        }
+        let last_chunk = chunk.len() < limits.chunk;
+        walked += chunk.len();
+        after = chunk
+            .last()
+            .map(|r| (filters.sort.key_of(&r.summary), r.summary.trace_id));
+        for row in chunk {
+            if hits.contains(&row.trace_no) {
+                out.push(row);
+                if out.len() == want {
+                    return Ok(Some(out));
+                }
+            }
+        }
+        if last_chunk {
+            return Ok(Some(out));
+        }
+        if walked >= limits.max_traces {
+            return Ok(None);
+        }
+    }
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
@@ -1183,5 +1393,246 @@ mod tests {
         assert_eq!("ok".parse(), Ok(TraceStatus::Ok));
         assert_eq!("error".parse(), Ok(TraceStatus::Error));
         assert!("OK ".parse::<TraceStatus>().is_err());
+    }
+
+    /// The walk and collect plans of a full-text listing give the same pages, page after page,
+    /// for any store, filter, sort and page size, including walks that take many small steps
+    /// and walks that give up and collect.
+    mod search_plans {
+        use super::*;
+        use crate::Store;
+        use proptest::prelude::*;
+
+        const WORDS: [&str; 3] = ["common", "middling", "scarce"];
+
+        /// One generated record: a span of trace `trace` (or a log record on it) whose text
+        /// holds the words of `mask`.
+        #[derive(Debug, Clone)]
+        struct Gen {
+            trace: u8,
+            log: bool,
+            mask: u8,
+            error: bool,
+        }
+
+        fn text(mask: u8) -> String {
+            let words: Vec<&str> = (0..3)
+                .filter(|i| mask & (1 << i) != 0)
+                .map(|i| WORDS[i])
+                .collect();
+            format!("filler {}", words.join(" "))
+        }
+
+        fn mask() -> impl Strategy<Value = u8> {
+            (
+                prop::bool::weighted(0.8),
+                prop::bool::weighted(0.3),
+                prop::bool::weighted(0.05),
+            )
+                .prop_map(|(a, b, c)| u8::from(a) | u8::from(b) << 1 | u8::from(c) << 2)
+        }
+
+        fn records() -> impl Strategy<Value = (Vec<Gen>, Vec<u64>, bool)> {
+            let one = (
+                0u8..24,
+                prop::bool::weighted(0.1),
+                mask(),
+                prop::bool::weighted(0.2),
+            )
+                .prop_map(|(trace, log, mask, error)| Gen {
+                    trace,
+                    log,
+                    mask,
+                    error,
+                });
+            (
+                prop::collection::vec(one, 1..120),
+                prop::collection::vec(0u64..5, 24),
+                any::<bool>(),
+            )
+        }
+
+        fn build(gens: &[Gen], jitter: &[u64], arrival_order: bool) -> (tempfile::TempDir, Store) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = Store::open(&dir.path().join("index.db")).unwrap();
+            let mut batch = Vec::new();
+            for (i, g) in gens.iter().enumerate() {
+                let trace_id = TraceId([g.trace + 1; 16]);
+                let project = if g.trace % 3 == 0 { "beta" } else { "alpha" };
+                // Start times that follow arrival (live traffic) or that tie and jump around.
+                let start = if arrival_order {
+                    T0 + u64::from(g.trace) * 1_000 + jitter[usize::from(g.trace)]
+                } else {
+                    T0 + jitter[usize::from(g.trace)] * 1_000
+                };
+                let record = if g.log {
+                    Record::Log(LogRecord {
+                        time_unix_nano: start,
+                        observed_time_unix_nano: start,
+                        body: AnyValue::String(text(g.mask)),
+                        trace_id: Some(trace_id),
+                        resource: resource(project),
+                        ..LogRecord::default()
+                    })
+                } else {
+                    Record::Span(Span {
+                        trace_id,
+                        span_id: SpanId((i as u64 + 1).to_be_bytes()),
+                        name: "step".into(),
+                        start_unix_nano: start + i as u64,
+                        end_unix_nano: start + i as u64 * 7,
+                        status: if g.error {
+                            Status {
+                                code: StatusCode::Error,
+                                message: String::new(),
+                            }
+                        } else {
+                            Status::default()
+                        },
+                        attributes: vec![kv(
+                            "cairn.reasoning.content",
+                            AnyValue::String(text(g.mask)),
+                        )],
+                        resource: resource(project),
+                        ..Span::default()
+                    })
+                };
+                batch.push((i as u64, record));
+            }
+            // Several transactions, as the indexer applies them.
+            for part in batch.chunks(17) {
+                let next = part.last().map_or(0, |(i, _)| i + 1);
+                store.apply(part, next).unwrap();
+            }
+            (dir, store)
+        }
+
+        fn pages(
+            store: &Store,
+            project: Option<&str>,
+            query: &TraceQuery,
+            plan: SearchPlan,
+            limits: WalkLimits,
+        ) -> Vec<TracePage> {
+            let mut query = query.clone();
+            let mut out = Vec::new();
+            loop {
+                let page = list_traces_walking(&store.conn, project, &query, plan, limits).unwrap();
+                let next = page.next_cursor.clone();
+                out.push(page);
+                match next {
+                    Some(cursor) if out.len() < 200 => query.cursor = Some(cursor),
+                    _ => return out,
+                }
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(48))]
+            #[test]
+            fn walk_and_collect_agree(
+                (gens, jitter, arrival_order) in records(),
+                q in prop::sample::select(vec![
+                    "common", "middling", "scarce", "common middling", "midd*", "absent",
+                ]),
+                sort in prop::sample::select(vec![
+                    TraceSort::Start, TraceSort::Duration, TraceSort::Tokens, TraceSort::Errors,
+                ]),
+                asc in any::<bool>(),
+                limit in 1usize..7,
+                project in prop::sample::select(vec![None, Some("alpha"), Some("beta")]),
+                errors_only in any::<bool>(),
+                chunk in 1usize..6,
+                max_traces in 1usize..16,
+            ) {
+                let (_dir, store) = build(&gens, &jitter, arrival_order);
+                // The walk relies on every span sitting at or after its trace's `trace_no`.
+                let early: i64 = store
+                    .conn
+                    .query_row(
+                        "SELECT count(*) FROM spans s JOIN traces t ON t.trace_no = s.trace_no \
+                         WHERE s.ledger_index < t.trace_no",
+                        [],
+                        |r| r.get(0),
+                    )
+                    .unwrap();
+                prop_assert_eq!(early, 0);
+                let query = TraceQuery {
+                    q: Some(q.to_owned()),
+                    sort,
+                    order: if asc { SortOrder::Asc } else { SortOrder::Desc },
+                    limit: Some(limit),
+                    status: errors_only.then_some(TraceStatus::Error),
+                    ..TraceQuery::default()
+                };
+                let want = pages(&store, project, &query, SearchPlan::Collect, WalkLimits::DEFAULT);
+                let small = WalkLimits { chunk, max_traces };
+                prop_assert_eq!(
+                    &pages(&store, project, &query, SearchPlan::Walk, small),
+                    &want
+                );
+                prop_assert_eq!(
+                    &pages(&store, project, &query, SearchPlan::Walk, WalkLimits::DEFAULT),
+                    &want
+                );
+                prop_assert_eq!(
+                    &pages(&store, project, &query, SearchPlan::Auto, WalkLimits::DEFAULT),
+                    &want
+                );
+            }
+        }
+
+        /// Paging happens, and a walk gives up when the matches are older than it may go (the
+        /// plan then collects: same page).
+        #[test]
+        fn the_generator_covers_the_cases() {
+            let gens: Vec<Gen> = (0..200u32)
+                .map(|i| Gen {
+                    trace: (i % 24) as u8,
+                    log: i % 11 == 0,
+                    // Only the six oldest traces mention the middling word.
+                    mask: if i % 24 < 6 { 0b11 } else { 0b1 },
+                    error: i % 4 == 0,
+                })
+                .collect();
+            let (_dir, store) = build(&gens, &[0; 24], true);
+            let query = TraceQuery {
+                q: Some("middling".into()),
+                limit: Some(3),
+                ..TraceQuery::default()
+            };
+            let want = pages(
+                &store,
+                None,
+                &query,
+                SearchPlan::Collect,
+                WalkLimits::DEFAULT,
+            );
+            assert_eq!(want.len(), 2);
+            let found: usize = want.iter().map(|p| p.traces.len()).sum();
+            assert_eq!(found, 6);
+            let tight = WalkLimits {
+                chunk: 1,
+                max_traces: 2,
+            };
+            let first =
+                list_traces_walking(&store.conn, None, &query, SearchPlan::Walk, tight).unwrap();
+            assert_eq!(first, want[0]);
+            let filters = ListFilters::new(None, &query);
+            let expr = match fts_query("middling") {
+                FtsQuery::Match(e) => e,
+                other => panic!("{other:?}"),
+            };
+            assert!(
+                walk(&store.conn, &filters, None, 4, &expr, tight)
+                    .unwrap()
+                    .is_none()
+            );
+            assert!(
+                walk(&store.conn, &filters, None, 4, &expr, WalkLimits::DEFAULT)
+                    .unwrap()
+                    .is_some()
+            );
+        }
     }
 }
