@@ -293,7 +293,9 @@ struct Generator {
     root_span: [u8; 8],
     agent: &'static str,
     next_span: u64,
-    base_nanos: u64,
+    /// Start of the current trace: one hour ago for the first, then 10 ms later for each next
+    /// one, so traces start in the order they are generated, as live traffic does.
+    trace_start: u64,
 }
 
 impl Generator {
@@ -311,7 +313,7 @@ impl Generator {
             root_span: [0; 8],
             agent: AGENTS[0],
             next_span: 1,
-            base_nanos,
+            trace_start: base_nanos,
         }
     }
 
@@ -322,6 +324,9 @@ impl Generator {
 
     fn next_span(&mut self) -> Span {
         if self.in_trace == 0 {
+            if self.next_span > 1 {
+                self.trace_start += 10_000_000;
+            }
             self.rng.fill(&mut self.trace_id);
             self.agent = AGENTS[self.rng.gen_range(0..AGENTS.len())];
         }
@@ -332,7 +337,7 @@ impl Generator {
         if index == 0 {
             self.root_span = span_id;
         }
-        let start = self.base_nanos + (index as u64) * 1_000_000;
+        let start = self.trace_start + (index as u64) * 1_000_000;
         let mut span = Span {
             trace_id: self.trace_id.to_vec(),
             span_id: span_id.to_vec(),
