@@ -541,13 +541,10 @@ impl ListFilters {
     /// Adds the collect plan's full-text filter: the trace has a matching span or log record.
     fn with_match(mut self, expr: &str) -> Self {
         let p = self.args.arg(expr.to_owned());
-        // A matching span names its trace through the narrow `spans_by_ledger` index (one
-        // small entry per span) rather than through its `spans` row, which would read a page
-        // of attribute JSON per match; a matching log record through the trace's key.
         // `UNION ALL`: the `IN` list is a set anyway.
         self.sql += &format!(
-            " AND trace_no IN (SELECT s.trace_no FROM search JOIN spans s INDEXED BY \
-             spans_by_ledger ON s.ledger_index = search.rowid WHERE search MATCH {p} UNION ALL \
+            " AND trace_no IN (SELECT s.trace_no FROM search JOIN spans s ON s.ledger_index = \
+             search.rowid WHERE search MATCH {p} UNION ALL \
              SELECT t.trace_no FROM search JOIN logs l ON l.ledger_index = search.rowid JOIN \
              traces t ON t.trace_id = l.trace_id AND t.project = l.project WHERE search MATCH {p})"
         );
@@ -722,8 +719,8 @@ fn walk(
         "SELECT min(ledger_index) FROM logs WHERE trace_id = ?1 AND project = ?2",
     )?;
     let mut matches = conn.prepare_cached(
-        "SELECT s.trace_no FROM search JOIN spans s INDEXED BY spans_by_ledger ON \
-         s.ledger_index = search.rowid WHERE search MATCH ?1 AND search.rowid >= ?2 AND \
+        "SELECT s.trace_no FROM search JOIN spans s ON s.ledger_index = search.rowid WHERE \
+         search MATCH ?1 AND search.rowid >= ?2 AND \
          search.rowid < ?3 UNION ALL SELECT t.trace_no FROM search JOIN logs l ON \
          l.ledger_index = search.rowid JOIN traces t ON t.trace_id = l.trace_id AND \
          t.project = l.project WHERE search MATCH ?1 AND search.rowid >= ?2 AND \

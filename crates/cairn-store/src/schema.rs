@@ -326,25 +326,13 @@ CREATE VIRTUAL TABLE search USING fts5 (
 INSERT INTO search (search, rank) VALUES ('automerge', 8);
 ";
 
-/// Schema version 5: a narrow index from a span's ledger index to its trace.
-///
-/// Why: full-text search finds ledger indexes (the FTS rowids) and must turn each into its
-/// trace. Through the `spans` table itself that is one lookup into a leaf holding the whole
-/// ~1.2 KB row (attributes and events JSON) per matching span, which made a term matching most
-/// spans cost ≈0.5 s at 250K spans. This index holds only `(ledger_index, trace_no)`, about
-/// 200 entries per page, and a ledger index only ever grows, so each insert lands at the right
-/// edge. In place: SQLite builds the index from the existing rows, no reindex.
-const V5: &str = r"
-CREATE INDEX spans_by_ledger ON spans (ledger_index, trace_no);
-";
-
 /// `MIGRATIONS[v]` upgrades a database at `user_version` `v` to `v + 1`.
 ///
 /// Rules for adding a version: append a script, never edit a released one. A script may alter
 /// tables in place; when a change needs data the index never stored, the script can instead drop
 /// the derived tables and delete the `cursor` row, and the collector then rebuilds the index from
 /// the ledger (the index holds nothing the ledger does not).
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this build writes.
 #[allow(clippy::cast_possible_wrap)] // a handful of migrations
@@ -508,27 +496,6 @@ mod tests {
             assert_eq!(columns, 1);
             assert!(Store::open_reader(&path).is_ok());
         }
-    }
-
-    #[test]
-    fn version_4_upgrades_in_place() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = old_database(dir.path(), 4);
-        let store = Store::open(&path).expect("upgrade");
-        assert_eq!(user_version(&store.conn).expect("version"), SCHEMA_VERSION);
-        // Version 5 only adds an index over columns version 4 stored: nothing is rebuilt.
-        assert_eq!(store.cursor().expect("cursor"), 42);
-        let indexes: i64 = store
-            .conn
-            .query_row(
-                "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = \
-                 'spans_by_ledger' AND tbl_name = 'spans'",
-                [],
-                |r| r.get(0),
-            )
-            .expect("indexes");
-        assert_eq!(indexes, 1);
-        assert!(Store::open_reader(&path).is_ok());
     }
 
     #[test]
