@@ -1,5 +1,21 @@
 //! Trace listing and trace detail: the query types and the JSON shapes of the query API.
 //!
+//! # Full-text listing
+//! A listing with a search term (`q`) has two plans that return the same pages ([`SearchPlan`];
+//! a property test pages through random stores with both). *Collect* finds every matching span
+//! and log record, maps each to its trace, then sorts and pages the traces: its cost grows with
+//! the number of matches, fine for a rare term and slow for a common one. *Walk*, chosen once a
+//! term has at least 10,000 matching records, reads the filtered traces in page order a chunk at
+//! a time and asks the full-text index only for the ledger range those traces can occupy (every
+//! span of a trace sits at or after the trace's `trace_no`), newest first, stopping when the
+//! page is full; after 4,096 traces without a full page it collects instead. When start times
+//! follow arrival, as in live traffic, a newest-first page reads only the tail of the index.
+//! Measured with `cairn bench query` on a release server holding 250,000 realistic spans (15,625
+//! traces), a term in most spans: p50 586 ms collecting, 5.2 ms walking. When every trace
+//! starts at the same instant (the order is then by random trace id, unrelated to arrival) the
+//! walk covers the whole ledger in its first chunk and costs what collecting does (593 vs 614
+//! ms p50, same run).
+//!
 //! # Trace detail as JSON
 //! [`get_trace`] builds a typed [`TraceDetail`] (parsing every stored JSON column);
 //! [`get_trace_json`] renders the same document as `serde_json::to_vec` of it, for the query API,
