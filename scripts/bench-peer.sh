@@ -13,6 +13,8 @@
 #   cargo build --release -p cairn && scripts/bench-peer.sh
 # Environment (defaults in brackets):
 #   CAIRN      the cairn binary [target/release/cairn]
+#   CLIENT     the cairn binary that runs `bench ingest` [$CAIRN]; set it to compare two server
+#              builds under exactly the same load generator
 #   PROTOCOLS  [http-proto grpc]
 #   SERVERS    [cairn rotel]; also cairn-nofsync (cairn serve --ledger-fsync before-checkpoint:
 #              acknowledged once written, not once fsynced) and cairn-noredact (ingest-time
@@ -25,6 +27,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 CAIRN=${CAIRN:-$ROOT/target/release/cairn}
+CLIENT=${CLIENT:-$CAIRN}
 PROTOCOLS=${PROTOCOLS:-"http-proto grpc"}
 SERVERS=${SERVERS:-"cairn rotel"}
 CLIENTS=${CLIENTS:-8}
@@ -139,7 +142,7 @@ for proto in $PROTOCOLS; do
     idx0=$(thread_cpu_secs "$SERVER_PID" cairn-indexer)
     echo "run $run: $server, $proto, ${DURATION}s ..." >&2
     /usr/bin/time -f '%U %S' -o "$dir/client.time" \
-      "$CAIRN" bench ingest --protocol "$proto" --endpoint "$endpoint" --clients "$CLIENTS" \
+      "$CLIENT" bench ingest --protocol "$proto" --endpoint "$endpoint" --clients "$CLIENTS" \
       --batch "$BATCH" --duration "$DURATION" --payload "$PAYLOAD" --rate "$RATE" --json \
       >"$WORK/$run-$server-$proto.json"
     cpu1=$(cpu_secs "$SERVER_PID")
