@@ -531,8 +531,8 @@ fn nested_arrays(depth: usize) -> Vec<u8> {
 
 /// A log entry whose body holds an unknown field with `depth` nested groups.
 fn nested_groups(depth: usize) -> Vec<u8> {
-    let mut groups = vec![0xcb_u8, 0x01].repeat(depth); // field 25, start group
-    groups.extend(vec![0xcc_u8, 0x01].repeat(depth)); // field 25, end group
+    let mut groups = [0xcb_u8, 0x01].repeat(depth); // field 25, start group
+    groups.extend([0xcc_u8, 0x01].repeat(depth)); // field 25, end group
     log_entry(&field(5, &groups))
 }
 
