@@ -140,8 +140,11 @@ pub fn decode(bytes: &[u8]) -> Result<Record, CodecError> {
 
 /// The decoder as first written, kept as the reference [`decode`] must agree with: prost's
 /// derived decoding of the OTLP message, then the conversion to the model (`otlp::convert`).
-#[cfg(test)]
-fn decode_with_prost(bytes: &[u8]) -> Result<Record, CodecError> {
+/// Not part of the API: compiled for the tests and, with the `reference-decoder` feature, for
+/// the differential fuzz target.
+#[cfg(any(test, feature = "reference-decoder"))]
+#[doc(hidden)]
+pub fn decode_with_prost(bytes: &[u8]) -> Result<Record, CodecError> {
     use crate::otlp::{
         FieldError, log_from_proto, resource_from_proto, scope_from_proto, span_from_proto,
     };
