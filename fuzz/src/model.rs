@@ -11,7 +11,8 @@
 //! - accepted records re-encoded to OTLP (`spans_to_request` / `logs_to_request`) decode again
 //!   under the same limits to the same records, with no rejection (normalization is idempotent);
 //! - accepted records survive the canonical codec: `encode(decode(encode(r))) == encode(r)`;
-//! - codec: any bytes `decode` accepts re-encode to bytes that decode and re-encode identically.
+//! - codec: `decode` agrees with the prost-based reference decoder (same record, or the same
+//!   error); any bytes `decode` accepts re-encode to bytes that decode and re-encode identically.
 
 use cairn_model::codec;
 use cairn_model::otlp::{self, Format, Limits};
@@ -168,7 +169,21 @@ pub fn otlp_json(data: &[u8]) {
 
 /// Fuzz target `codec`: the input as a canonical ledger entry.
 pub fn codec(data: &[u8]) {
-    let Ok(record) = codec::decode(data) else {
+    let decoded = codec::decode(data);
+    match (&decoded, &codec::decode_with_prost(data)) {
+        (Ok(new), Ok(old)) => assert_eq!(
+            (format!("{new:?}"), codec::encode(new)),
+            (format!("{old:?}"), codec::encode(old)),
+            "the decoder and the prost-based reference decode to different records"
+        ),
+        (Err(new), Err(old)) => assert_eq!(
+            format!("{new:?}"),
+            format!("{old:?}"),
+            "the decoder and the prost-based reference fail differently"
+        ),
+        (new, old) => panic!("decoder: {new:?}, prost-based reference: {old:?}"),
+    }
+    let Ok(record) = decoded else {
         return;
     };
     let encoded = codec::encode(&record);

@@ -9,13 +9,17 @@
 //!
 //! - `decode`: `otlp::decode_traces` (prost decode, validation, conversion to the model);
 //! - `encode`: `codec::encode_span` of every decoded span (the canonical ledger entry);
-//! - `both` (default): both phases, reported separately.
+//! - `entry`: `codec::decode` of every canonical entry (what the indexer's reader does for each
+//!   ledger entry; not part of `both`);
+//! - `both` (default): `decode` and `encode`, reported separately.
 //!
 //! ```sh
 //! cargo bench -p cairn-model --bench ack --no-run
 //! target/release/deps/ack-<hash> encode
 //! valgrind --tool=callgrind --collect-atstart=no '--toggle-collect=*encode_span*' \
 //!     target/release/deps/ack-<hash> encode     # CAIRN_ACK_ITERS=2 is plenty under valgrind
+//! valgrind --tool=callgrind --collect-atstart=no '--toggle-collect=*codec*decode*' \
+//!     target/release/deps/ack-<hash> entry
 //! ```
 
 use std::hint::black_box;
@@ -304,6 +308,23 @@ fn main() {
         }
         println!(
             "canonical encode: {:.0} ns CPU per span",
+            per_span(thread_cpu_ns() - before)
+        );
+    }
+    if phase == "entry" {
+        let entries: Vec<Vec<u8>> = decoded.spans.iter().map(codec::encode_span).collect();
+        for (entry, span) in entries.iter().zip(&decoded.spans) {
+            let decoded = codec::decode(entry).expect("own entry decodes");
+            assert!(matches!(&decoded, cairn_model::Record::Span(s) if s == span));
+        }
+        let before = thread_cpu_ns();
+        for _ in 0..iterations {
+            for entry in &entries {
+                black_box(codec::decode(black_box(entry)).ok());
+            }
+        }
+        println!(
+            "canonical decode: {:.0} ns CPU per span",
             per_span(thread_cpu_ns() - before)
         );
     }

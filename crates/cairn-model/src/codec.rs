@@ -38,17 +38,16 @@
 //!
 //! Decoding checks the header, the one-scope-one-record shape, id lengths and enum values, and
 //! does not re-apply [`crate::otlp::Limits`] (entries were validated when accepted). Its nesting is
-//! bounded by prost's recursion limit.
+//! bounded by prost's recursion limit. The decoder (`codec/read.rs`) reads the payload straight
+//! into the model with `prost::encoding`, without building the OTLP message; it accepts, rejects
+//! and returns exactly what prost's decoding of the message followed by the conversion does (the
+//! tests compare the two, errors included, on records and on corrupted encodings).
 
-use opentelemetry_proto::tonic::logs::v1 as logs;
-use opentelemetry_proto::tonic::trace::v1 as trace;
-use prost::Message;
-
-use crate::otlp::{
-    FieldError, log_from_proto, resource_from_proto, scope_from_proto, span_from_proto,
-};
 use crate::span::{LogRecord, Record, Span};
 
+mod read;
+#[cfg(test)]
+mod tests;
 mod wire;
 
 /// The format version this crate writes (byte 0).
@@ -126,6 +125,33 @@ pub fn encode_log(log: &LogRecord) -> Vec<u8> {
 
 /// Decodes bytes written by [`encode`] (any supported version).
 pub fn decode(bytes: &[u8]) -> Result<Record, CodecError> {
+    let [version, record_type, payload @ ..] = bytes else {
+        return Err(CodecError::Truncated(bytes.len()));
+    };
+    if *version != FORMAT_VERSION {
+        return Err(CodecError::UnsupportedVersion(*version));
+    }
+    match *record_type {
+        RECORD_TYPE_SPAN => read::decode_span(payload).map(Record::Span),
+        RECORD_TYPE_LOG => read::decode_log(payload).map(Record::Log),
+        other => Err(CodecError::UnknownRecordType(other)),
+    }
+}
+
+/// The decoder as first written, kept as the reference [`decode`] must agree with: prost's
+/// derived decoding of the OTLP message, then the conversion to the model (`otlp::convert`).
+/// Not part of the API: compiled for the tests and, with the `reference-decoder` feature, for
+/// the differential fuzz target.
+#[cfg(any(test, feature = "reference-decoder"))]
+#[doc(hidden)]
+pub fn decode_with_prost(bytes: &[u8]) -> Result<Record, CodecError> {
+    use crate::otlp::{
+        FieldError, log_from_proto, resource_from_proto, scope_from_proto, span_from_proto,
+    };
+    use opentelemetry_proto::tonic::logs::v1 as logs;
+    use opentelemetry_proto::tonic::trace::v1 as trace;
+    use prost::Message as _;
+
     let [version, record_type, payload @ ..] = bytes else {
         return Err(CodecError::Truncated(bytes.len()));
     };
