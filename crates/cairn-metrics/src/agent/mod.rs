@@ -138,7 +138,9 @@ struct ErrorLabels {
 #[derive(Debug)]
 pub(crate) struct ListedHistograms<L> {
     buckets: &'static [f64],
-    series: RwLock<HashMap<L, Histogram>>,
+    /// Label values come from clients (bounded by the cardinality guard): a randomly seeded
+    /// hasher, cheaper than SipHash for the four-string labels hashed on every LLM span.
+    series: RwLock<HashMap<L, Histogram, foldhash::fast::RandomState>>,
 }
 
 impl<L: Clone + Ord + std::hash::Hash + EncodeLabelSet> ListedHistograms<L> {
