@@ -526,6 +526,15 @@ mod json {
     impl Serialize for Attributes<'_> {
         fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
             let list = self.0;
+            if map_is_sorted() && list.windows(2).all(|w| w[0].key < w[1].key) {
+                // Keys already unique and in order (the common case for small lists, and for
+                // lists a sorted map produced): the map's order is the list's.
+                let mut map = s.serialize_map(Some(list.len()))?;
+                for kv in list {
+                    map.serialize_entry(&kv.key, &Value(&kv.value))?;
+                }
+                return map.end();
+            }
             // Each key once, with its last value.
             let mut entries: Vec<&KeyValue> = Vec::with_capacity(list.len());
             if map_is_sorted() {
@@ -611,14 +620,9 @@ mod json {
 
     /// Replaces `out` with the JSON text of `value`.
     pub(super) fn write_to(out: &mut String, value: &impl Serialize) {
-        let mut bytes = std::mem::take(out).into_bytes();
-        bytes.clear();
-        // Writing to a Vec cannot fail, and these values have no non-string keys.
-        if serde_json::to_writer(&mut bytes, value).is_err() {
-            bytes.clear();
-        }
-        // serde_json writes valid UTF-8.
-        *out = String::from_utf8(bytes).unwrap_or_default();
+        // `to_string` skips re-validating the UTF-8 that serde_json wrote (it cannot fail here:
+        // writing to memory, and these values have no non-string keys).
+        *out = serde_json::to_string(value).unwrap_or_default();
     }
 }
 
@@ -673,6 +677,55 @@ mod tests {
             let expected = serde_json::Value::Object(attributes_to_json(&list)).to_string();
             assert_eq!(attrs(&list), expected);
         }
+    }
+
+    /// Generated lists (sorted, unsorted, duplicate keys, nested lists) against the
+    /// `serde_json::Value` path: covers the already-sorted shortcut and the sorting path alike.
+    #[test]
+    fn generated_attribute_lists_match_the_value_path() {
+        // A small deterministic generator (xorshift) keeps the test reproducible without a
+        // property-testing dependency.
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        let keys = ["", "a", "a.b", "b", "B", "gen_ai.x", "z", "é"];
+        let mut shortcut = 0;
+        for _ in 0..2000 {
+            let len = next(6);
+            let mut list: Vec<KeyValue> = (0..len)
+                .map(|i| {
+                    let key = keys[usize::try_from(next(keys.len() as u64)).expect("small")];
+                    let value = match next(5) {
+                        0 => AnyValue::Int(i64::try_from(i).expect("small")),
+                        1 => AnyValue::from("v\"\n"),
+                        2 => AnyValue::Double(0.5),
+                        3 => AnyValue::KvList(vec![
+                            KeyValue::new(keys[1], AnyValue::Bool(true)),
+                            KeyValue::new(keys[0], "x"),
+                        ]),
+                        _ => AnyValue::Empty,
+                    };
+                    KeyValue::new(key, value)
+                })
+                .collect();
+            if next(2) == 0 {
+                list.sort_by(|a, b| a.key.cmp(&b.key));
+                list.dedup_by(|a, b| a.key == b.key);
+            }
+            if list.len() > 1 && list.windows(2).all(|w| w[0].key < w[1].key) {
+                shortcut += 1;
+            }
+            let expected = serde_json::Value::Object(attributes_to_json(&list)).to_string();
+            assert_eq!(attrs(&list), expected, "{list:?}");
+        }
+        assert!(
+            shortcut > 100,
+            "the sorted shortcut was exercised {shortcut} times"
+        );
     }
 
     #[test]

@@ -27,7 +27,7 @@ use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
-use cairn_model::{AgentKind, Record, Span};
+use cairn_model::{AgentKind, AnyValue, Record, Span};
 use parking_lot::{Mutex, RwLock};
 use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::counter::Counter;
@@ -138,7 +138,9 @@ struct ErrorLabels {
 #[derive(Debug)]
 pub(crate) struct ListedHistograms<L> {
     buckets: &'static [f64],
-    series: RwLock<HashMap<L, Histogram>>,
+    /// Label values come from clients (bounded by the cardinality guard): a randomly seeded
+    /// hasher, cheaper than SipHash for the four-string labels hashed on every LLM span.
+    series: RwLock<HashMap<L, Histogram, foldhash::fast::RandomState>>,
 }
 
 impl<L: Clone + Ord + std::hash::Hash + EncodeLabelSet> ListedHistograms<L> {
@@ -334,11 +336,14 @@ impl AgentMetrics {
         let Record::Span(span) = record else {
             return;
         };
+        // Model and token counts are read once, borrowed, for both the agent-labelled counters
+        // and the GenAI histograms.
+        let llm = (span.agent_kind == AgentKind::Llm).then(|| Llm::of(span));
         let (arrival, agent_name) = if span.agent_kind == AgentKind::Agent {
             let name = agent_of(span);
             (Arrival::Agent(name.clone()), Some(name))
         } else {
-            (Arrival::Span(self.facts(span)), None)
+            (Arrival::Span(self.facts(span, llm.as_ref())), None)
         };
         let mut effects = Vec::new();
         {
@@ -359,8 +364,8 @@ impl AgentMetrics {
         if let Some(name) = agent_name {
             self.record_run_span(span, &name);
         }
-        if span.agent_kind == AgentKind::Llm {
-            self.record_genai(span);
+        if let Some(llm) = &llm {
+            self.record_genai(span, llm);
         }
         self.apply(effects);
     }
@@ -386,13 +391,11 @@ impl AgentMetrics {
         (pending.traces(), pending.spans())
     }
 
-    fn facts(&self, span: &Span) -> SpanFacts {
+    fn facts(&self, span: &Span, llm: Option<&Llm<'_>>) -> SpanFacts {
         let tool = (span.agent_kind == AgentKind::Tool).then(|| tool_of(span));
         let ok = !span.is_error();
         let mut counters = Counters {
-            tool: tool
-                .clone()
-                .map(|name| (name, ok, seconds(span.duration_ns()))),
+            tool: tool.map(|name| (name.to_owned(), ok, seconds(span.duration_ns()))),
             ..Counters::default()
         };
         // `Span::decision` builds ten attribute names; only ask when one can match.
@@ -404,28 +407,26 @@ impl AgentMetrics {
             let name = decision.name.unwrap_or_else(|| "unknown".to_owned());
             counters.decision = Some((name, decision.confidence));
         }
-        if span.agent_kind == AgentKind::Llm {
-            let usage = span.usage();
-            let model = span.model().unwrap_or_default();
-            let input = usage.input.unwrap_or(0);
-            let output = usage.output.unwrap_or(0);
-            let price = [&model.request_model, &model.response_model]
+        if let Some(llm) = llm {
+            let input = llm.input.unwrap_or(0);
+            let output = llm.output.unwrap_or(0);
+            let price = [llm.request_model, llm.response_model]
                 .into_iter()
                 .flatten()
                 .find_map(|m| self.config.price_of(m));
             let cost = price.map(|p| p.cost_usd(input, output));
-            let label = model
+            let label = llm
                 .request_model
-                .or(model.response_model)
-                .unwrap_or_else(|| "unknown".to_owned());
-            counters.llm = Some((label, input, output, cost));
+                .or(llm.response_model)
+                .unwrap_or("unknown");
+            counters.llm = Some((label.to_owned(), input, output, cost));
         }
         if !ok {
             counters.error = Some(error_type_of(span));
         }
         SpanFacts {
             own_agent: span.agent_name(),
-            tool,
+            tool: tool.map(str::to_owned),
             reasoning: span.agent_kind == AgentKind::Reasoning,
             counters: (!counters.is_empty()).then_some(counters),
         }
@@ -450,8 +451,7 @@ impl AgentMetrics {
         }
     }
 
-    fn record_genai(&self, span: &Span) {
-        let model = span.model().unwrap_or_default();
+    fn record_genai(&self, span: &Span, llm: &Llm<'_>) {
         let admit = |metric: &str, label: &str, value: Option<&str>| {
             self.guard.admit(metric, label, value.unwrap_or(""))
         };
@@ -471,23 +471,18 @@ impl AgentMetrics {
                     "gen_ai_operation_name",
                     Some(operation),
                 ),
-                gen_ai_provider_name: admit(
-                    duration_metric,
-                    "gen_ai_provider_name",
-                    model.provider.as_deref(),
-                ),
+                gen_ai_provider_name: admit(duration_metric, "gen_ai_provider_name", llm.provider),
                 gen_ai_request_model: admit(
                     duration_metric,
                     "gen_ai_request_model",
-                    model.request_model.as_deref(),
+                    llm.request_model,
                 ),
                 error_type: admit(duration_metric, "error_type", Some(&error_type)),
             },
             seconds(span.duration_ns()),
         );
-        let usage = span.usage();
         let tokens_metric = "gen_ai_client_token_usage";
-        for (token_type, count) in [("input", usage.input), ("output", usage.output)] {
+        for (token_type, count) in [("input", llm.input), ("output", llm.output)] {
             let Some(count) = count else { continue };
             #[allow(clippy::cast_precision_loss)] // token counts far below 2^53
             let count = count as f64;
@@ -501,12 +496,12 @@ impl AgentMetrics {
                     gen_ai_provider_name: admit(
                         tokens_metric,
                         "gen_ai_provider_name",
-                        model.provider.as_deref(),
+                        llm.provider,
                     ),
                     gen_ai_request_model: admit(
                         tokens_metric,
                         "gen_ai_request_model",
-                        model.request_model.as_deref(),
+                        llm.request_model,
                     ),
                     gen_ai_token_type: token_type,
                 },
@@ -634,15 +629,67 @@ fn agent_of(span: &Span) -> String {
 
 /// The tool name of a tool span: [`Span::tool`]'s name, else the span name without the
 /// `execute_tool` prefix.
-fn tool_of(span: &Span) -> String {
-    span.tool()
-        .map(|t| t.name)
+fn tool_of(span: &Span) -> &str {
+    tool_name(span)
         .or_else(|| {
             let name = span.name.trim();
             let name = name.strip_prefix("execute_tool").unwrap_or(name).trim();
-            (!name.is_empty()).then(|| name.to_owned())
+            (!name.is_empty()).then_some(name)
         })
-        .unwrap_or_else(|| "unknown".to_owned())
+        .unwrap_or("unknown")
+}
+
+/// The name of [`Span::tool`], borrowed: the same lookup without the arguments and result,
+/// which `Span::tool` parses as JSON (tested against it).
+fn tool_name(span: &Span) -> Option<&str> {
+    ["gen_ai.tool.name", "tool.name"]
+        .into_iter()
+        .find_map(|key| span.attribute_str(key))
+        .or_else(|| {
+            (span.attribute_str("traceloop.span.kind") == Some("tool"))
+                .then(|| span.attribute_str("traceloop.entity.name"))
+                .flatten()
+        })
+}
+
+/// What an LLM span's metrics read, borrowed from its attributes: [`Span::model`]'s names and
+/// [`Span::usage`]'s input and output tokens (the same lookups, tested against them).
+struct Llm<'a> {
+    provider: Option<&'a str>,
+    request_model: Option<&'a str>,
+    response_model: Option<&'a str>,
+    input: Option<u64>,
+    output: Option<u64>,
+}
+
+impl<'a> Llm<'a> {
+    fn of(span: &'a Span) -> Self {
+        let string = |keys: &[&str]| keys.iter().find_map(|key| span.attribute_str(key));
+        let count = |keys: &[&str]| {
+            keys.iter()
+                .find_map(|key| span.attribute(key).and_then(AnyValue::as_count))
+        };
+        Self {
+            provider: string(&[
+                "gen_ai.provider.name",
+                "gen_ai.system",
+                "llm.provider",
+                "llm.system",
+            ]),
+            request_model: string(&["gen_ai.request.model", "llm.model_name"]),
+            response_model: string(&["gen_ai.response.model", "llm.model_name"]),
+            input: count(&[
+                "gen_ai.usage.input_tokens",
+                "gen_ai.usage.prompt_tokens",
+                "llm.token_count.prompt",
+            ]),
+            output: count(&[
+                "gen_ai.usage.output_tokens",
+                "gen_ai.usage.completion_tokens",
+                "llm.token_count.completion",
+            ]),
+        }
+    }
 }
 
 fn error_type_of(span: &Span) -> String {
@@ -659,4 +706,80 @@ fn status(ok: bool) -> &'static str {
 #[allow(clippy::cast_precision_loss)] // nanosecond durations below 2^53 (104 days) are exact
 fn seconds(ns: u64) -> f64 {
     ns as f64 / 1e9
+}
+
+#[cfg(test)]
+mod accessor_tests {
+    use cairn_model::{AgentKind, AnyValue, KeyValue, Span};
+
+    use super::{Llm, tool_name};
+
+    /// The borrowed lookups give exactly what the model's accessors give.
+    #[test]
+    fn borrowed_lookups_match_the_span_accessors() {
+        let values = [
+            None,
+            Some(AnyValue::from("x")),
+            Some(AnyValue::Int(7)),
+            Some(AnyValue::from(" 12 ")),
+            Some(AnyValue::Double(3.0)),
+            Some(AnyValue::Double(-1.0)),
+        ];
+        let keys = [
+            "gen_ai.tool.name",
+            "tool.name",
+            "traceloop.entity.name",
+            "gen_ai.provider.name",
+            "gen_ai.system",
+            "llm.system",
+            "gen_ai.request.model",
+            "gen_ai.response.model",
+            "llm.model_name",
+            "gen_ai.usage.input_tokens",
+            "gen_ai.usage.prompt_tokens",
+            "llm.token_count.completion",
+            "gen_ai.usage.output_tokens",
+        ];
+        let mut checked = 0;
+        for (i, key) in keys.iter().enumerate() {
+            for (j, first) in values.iter().enumerate() {
+                for second in &values {
+                    for kind in [None, Some("tool"), Some("agent")] {
+                        let mut attributes = Vec::new();
+                        if let Some(v) = first {
+                            attributes.push(KeyValue::new(*key, v.clone()));
+                        }
+                        if let Some(v) = second {
+                            attributes
+                                .push(KeyValue::new(keys[(i + j + 1) % keys.len()], v.clone()));
+                        }
+                        if let Some(kind) = kind {
+                            attributes.push(KeyValue::new("traceloop.span.kind", kind));
+                        }
+                        for agent_kind in [AgentKind::Tool, AgentKind::Llm] {
+                            let span = Span {
+                                attributes: attributes.clone(),
+                                agent_kind,
+                                ..Span::default()
+                            };
+                            assert_eq!(
+                                tool_name(&span),
+                                span.tool().map(|t| t.name).as_deref(),
+                                "{span:?}"
+                            );
+                            let llm = Llm::of(&span);
+                            let model = span.model().unwrap_or_default();
+                            assert_eq!(llm.provider, model.provider.as_deref());
+                            assert_eq!(llm.request_model, model.request_model.as_deref());
+                            assert_eq!(llm.response_model, model.response_model.as_deref());
+                            let usage = span.usage();
+                            assert_eq!((llm.input, llm.output), (usage.input, usage.output));
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, keys.len() * values.len() * values.len() * 3 * 2);
+    }
 }

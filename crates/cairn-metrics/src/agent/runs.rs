@@ -24,10 +24,16 @@
 //! - Parent chains are walked at most [`MAX_DEPTH`] hops, so a malicious parent cycle ends as
 //!   "no run".
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use cairn_model::{SpanId, TraceId};
+
+/// The maps of pending traces, spans and runs. Their keys (trace and span ids, tool names) come
+/// from clients, so the hasher is randomly seeded per map (foldhash's `RandomState`, resistant
+/// to precomputed collisions) rather than a fixed one like Fx; it costs less than the standard
+/// library's SipHash, which is built for stronger guarantees than these maps need.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Longest parent chain walked.
 pub(crate) const MAX_DEPTH: usize = 256;
@@ -151,7 +157,7 @@ impl Pending {
         timeout: Duration,
     ) -> Self {
         Self {
-            traces: HashMap::new(),
+            traces: HashMap::default(),
             activity: BTreeMap::new(),
             grace_queue: VecDeque::new(),
             next_seq: 0,
@@ -194,9 +200,9 @@ impl Pending {
         let seq = self.next_seq;
         self.next_seq += 1;
         let state = self.traces.entry(trace).or_insert_with(|| TraceState {
-            nodes: HashMap::new(),
-            waiting: HashMap::new(),
-            runs: HashMap::new(),
+            nodes: HashMap::default(),
+            waiting: HashMap::default(),
+            runs: HashMap::default(),
             seq,
             last_active: now,
         });
