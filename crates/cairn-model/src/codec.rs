@@ -46,8 +46,6 @@
 use crate::span::{LogRecord, Record, Span};
 
 mod read;
-#[cfg(test)]
-mod tests;
 mod wire;
 
 /// The format version this crate writes (byte 0).
@@ -140,9 +138,9 @@ pub fn decode(bytes: &[u8]) -> Result<Record, CodecError> {
 
 /// The decoder as first written, kept as the reference [`decode`] must agree with: prost's
 /// derived decoding of the OTLP message, then the conversion to the model (`otlp::convert`).
-/// Not part of the API: compiled for the tests and, with the `reference-decoder` feature, for
-/// the differential fuzz target.
-#[cfg(any(test, feature = "reference-decoder"))]
+/// Not part of the API: compiled with the `reference-decoder` feature, for the crate's tests
+/// (`tests/codec_reference.rs`) and the differential fuzz target.
+#[cfg(feature = "reference-decoder")]
 #[doc(hidden)]
 pub fn decode_with_prost(bytes: &[u8]) -> Result<Record, CodecError> {
     use crate::otlp::{

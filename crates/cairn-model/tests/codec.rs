@@ -18,7 +18,7 @@ fn comparable_double() -> impl Strategy<Value = f64> {
 }
 
 /// Every bit pattern, NaN payloads and negative zero included.
-fn any_bits_double() -> impl Strategy<Value = f64> {
+pub(crate) fn any_bits_double() -> impl Strategy<Value = f64> {
     any::<u64>().prop_map(f64::from_bits)
 }
 
@@ -265,7 +265,7 @@ fn log(double: BoxedStrategy<f64>) -> impl Strategy<Value = LogRecord> {
         )
 }
 
-fn record(double: BoxedStrategy<f64>) -> impl Strategy<Value = Record> {
+pub(crate) fn record(double: BoxedStrategy<f64>) -> impl Strategy<Value = Record> {
     prop_oneof![
         span(double.clone()).prop_map(Record::Span),
         log(double).prop_map(Record::Log),

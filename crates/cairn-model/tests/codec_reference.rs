@@ -2,19 +2,16 @@
 //! the same error (compared through `Debug`, which shows prost's error kind and field stack) on
 //! encodings of random records, on random corruptions of them, and on hand-made edge cases
 //! (duplicate fields, unknown fields and groups, nesting at the recursion limit).
-//!
-//! The record strategies are those of the crate's integration tests (`tests/codec.rs`), which
-//! cannot reach this test-only reference decoder.
+//! The reference decoder is `codec::decode_with_prost` (the `reference-decoder` feature, which
+//! the crate's dev-dependency on itself turns on); the record strategies are `tests/codec.rs`'s.
 
 use proptest::prelude::*;
 use prost::encoding::{WireType, encode_key, encode_varint};
 
-use super::{FORMAT_VERSION, RECORD_TYPE_LOG, RECORD_TYPE_SPAN, decode, decode_with_prost, encode};
-use crate::span::{
-    EntityRef, Event, InstrumentationScope, Link, LogRecord, Record, Resource, Span, SpanId,
-    SpanKind, Status, StatusCode, TraceId,
+use cairn_model::codec::{
+    FORMAT_VERSION, RECORD_TYPE_LOG, RECORD_TYPE_SPAN, decode, decode_with_prost, encode,
 };
-use crate::value::{AnyValue, KeyValue};
+use cairn_model::{AnyValue, Record, SpanKind, StatusCode};
 
 /// Both decoders on `bytes`: equal results, values compared through their canonical bytes too
 /// (so NaN payloads count) and errors through `Debug`.
@@ -39,229 +36,8 @@ fn same(bytes: &[u8]) {
     }
 }
 
-// --- strategies (as in tests/codec.rs) ------------------------------------------------------
-
-fn any_bits_double() -> impl Strategy<Value = f64> {
-    any::<u64>().prop_map(f64::from_bits)
-}
-
-fn key() -> impl Strategy<Value = String> {
-    prop_oneof![
-        Just("gen_ai.operation.name".to_owned()),
-        Just("cairn.kind".to_owned()),
-        Just("gen_ai.tool.name".to_owned()),
-        ".{0,12}",
-    ]
-}
-
-fn any_value() -> impl Strategy<Value = AnyValue> {
-    let leaf = prop_oneof![
-        Just(AnyValue::Empty),
-        prop_oneof![
-            Just("chat".to_owned()),
-            Just("execute_tool".to_owned()),
-            ".{0,16}"
-        ]
-        .prop_map(AnyValue::String),
-        any::<bool>().prop_map(AnyValue::Bool),
-        any::<i64>().prop_map(AnyValue::Int),
-        any_bits_double().prop_map(AnyValue::Double),
-        proptest::collection::vec(any::<u8>(), 0..16).prop_map(AnyValue::Bytes),
-    ];
-    leaf.prop_recursive(4, 32, 4, |inner| {
-        prop_oneof![
-            proptest::collection::vec(inner.clone(), 0..4).prop_map(AnyValue::Array),
-            proptest::collection::vec((key(), inner), 0..4).prop_map(|kvs| {
-                AnyValue::KvList(
-                    kvs.into_iter()
-                        .map(|(key, value)| KeyValue { key, value })
-                        .collect(),
-                )
-            }),
-        ]
-    })
-}
-
-fn attributes() -> impl Strategy<Value = Vec<KeyValue>> {
-    proptest::collection::vec(
-        (key(), any_value()).prop_map(|(key, value)| KeyValue { key, value }),
-        0..5,
-    )
-}
-
-fn resource() -> impl Strategy<Value = Resource> {
-    (
-        attributes(),
-        any::<u32>(),
-        ".{0,8}",
-        proptest::collection::vec(
-            (
-                ".{0,4}",
-                ".{0,4}",
-                proptest::collection::vec(".{0,4}", 0..2),
-            ),
-            0..2,
-        ),
-    )
-        .prop_map(|(attributes, dropped, schema_url, refs)| Resource {
-            attributes,
-            dropped_attributes_count: dropped,
-            schema_url,
-            entity_refs: refs
-                .into_iter()
-                .map(|(schema_url, entity_type, id_keys)| EntityRef {
-                    schema_url,
-                    entity_type,
-                    id_keys,
-                    description_keys: vec!["d".to_owned()],
-                })
-                .collect(),
-        })
-}
-
-fn scope() -> impl Strategy<Value = InstrumentationScope> {
-    (".{0,8}", ".{0,4}", attributes(), any::<u32>(), ".{0,4}").prop_map(
-        |(name, version, attributes, dropped_attributes_count, schema_url)| InstrumentationScope {
-            name,
-            version,
-            attributes,
-            dropped_attributes_count,
-            schema_url,
-        },
-    )
-}
-
-fn span() -> impl Strategy<Value = Span> {
-    let ids = (
-        any::<[u8; 16]>(),
-        any::<[u8; 8]>(),
-        proptest::option::of(any::<[u8; 8]>()),
-        ".{0,8}",
-        any::<u32>(),
-    );
-    let body = (
-        prop_oneof![Just("chat gpt-4o".to_owned()), ".{0,16}"],
-        0..=5_i32,
-        any::<u64>(),
-        any::<u64>(),
-        (0..=2_i32, ".{0,8}"),
-        attributes(),
-        any::<u32>(),
-    );
-    let children = (
-        proptest::collection::vec((any::<u64>(), ".{0,8}", attributes(), any::<u32>()), 0..3),
-        any::<u32>(),
-        proptest::collection::vec(
-            (
-                any::<[u8; 16]>(),
-                any::<[u8; 8]>(),
-                ".{0,4}",
-                attributes(),
-                any::<u32>(),
-                any::<u32>(),
-            ),
-            0..3,
-        ),
-        any::<u32>(),
-        resource(),
-        scope(),
-    );
-    (ids, body, children).prop_map(
-        |(
-            (trace_id, span_id, parent, trace_state, flags),
-            (name, kind, start, end, (code, message), attributes, dropped_attributes_count),
-            (events, dropped_events_count, links, dropped_links_count, resource, scope),
-        )| {
-            let mut span = Span {
-                trace_id: TraceId(trace_id),
-                span_id: SpanId(span_id),
-                parent_span_id: parent.map(SpanId),
-                trace_state,
-                flags,
-                name,
-                span_kind: SpanKind::from_i32(kind).unwrap_or_default(),
-                agent_kind: crate::AgentKind::Other,
-                start_unix_nano: start,
-                end_unix_nano: end,
-                status: Status {
-                    code: StatusCode::from_i32(code).unwrap_or_default(),
-                    message,
-                },
-                attributes,
-                dropped_attributes_count,
-                events: events
-                    .into_iter()
-                    .map(|(time_unix_nano, name, attributes, dropped)| Event {
-                        time_unix_nano,
-                        name,
-                        attributes,
-                        dropped_attributes_count: dropped,
-                    })
-                    .collect(),
-                dropped_events_count,
-                links: links
-                    .into_iter()
-                    .map(|(t, s, trace_state, attributes, dropped, flags)| Link {
-                        trace_id: TraceId(t),
-                        span_id: SpanId(s),
-                        trace_state,
-                        attributes,
-                        dropped_attributes_count: dropped,
-                        flags,
-                    })
-                    .collect(),
-                dropped_links_count,
-                resource,
-                scope,
-            };
-            span.refresh_agent_kind();
-            span
-        },
-    )
-}
-
-fn log() -> impl Strategy<Value = LogRecord> {
-    (
-        (any::<u64>(), any::<u64>(), any::<i32>(), ".{0,8}", ".{0,8}"),
-        (any_value(), attributes(), any::<u32>(), any::<u32>()),
-        (
-            proptest::option::of(any::<[u8; 16]>()),
-            proptest::option::of(any::<[u8; 8]>()),
-        ),
-        (resource(), scope()),
-    )
-        .prop_map(
-            |(
-                (
-                    time_unix_nano,
-                    observed_time_unix_nano,
-                    severity_number,
-                    severity_text,
-                    event_name,
-                ),
-                (body, attributes, dropped_attributes_count, flags),
-                (trace_id, span_id),
-                (resource, scope),
-            )| LogRecord {
-                time_unix_nano,
-                observed_time_unix_nano,
-                severity_number,
-                severity_text,
-                event_name,
-                body,
-                attributes,
-                dropped_attributes_count,
-                flags,
-                trace_id: trace_id.map(TraceId),
-                span_id: span_id.map(SpanId),
-                resource,
-                scope,
-            },
-        )
-}
-
 fn record() -> impl Strategy<Value = Record> {
-    prop_oneof![span().prop_map(Record::Span), log().prop_map(Record::Log)]
+    crate::codec::record(crate::codec::any_bits_double().boxed())
 }
 
 /// One corruption of an encoding; positions are taken modulo the length.
