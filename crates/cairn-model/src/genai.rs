@@ -61,6 +61,18 @@ pub struct ModelInfo {
     pub response_model: Option<String>,
 }
 
+/// [`ModelInfo`] borrowed from the span's attributes ([`Span::model_names`]), for hot paths that
+/// need not copy the names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ModelNames<'a> {
+    /// Provider, e.g. `openai`.
+    pub provider: Option<&'a str>,
+    /// Model the caller asked for.
+    pub request_model: Option<&'a str>,
+    /// Model that answered.
+    pub response_model: Option<&'a str>,
+}
+
 /// Token usage of an LLM call. Cache and reasoning counts are subsets of input and output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct TokenUsage {
@@ -148,10 +160,13 @@ impl Span {
         keys.iter().find_map(|key| self.attribute(key))
     }
 
-    fn first_string(&self, keys: &[&str]) -> Option<String> {
+    fn first_str(&self, keys: &[&str]) -> Option<&str> {
         keys.iter()
             .find_map(|key| self.attribute(key).and_then(AnyValue::as_str))
-            .map(str::to_owned)
+    }
+
+    fn first_string(&self, keys: &[&str]) -> Option<String> {
+        self.first_str(keys).map(str::to_owned)
     }
 
     fn first_count(&self, keys: &[&str]) -> Option<u64> {
@@ -159,23 +174,27 @@ impl Span {
             .find_map(|key| self.attribute(key).and_then(AnyValue::as_count))
     }
 
-    fn traceloop_entity(&self, kind: &str) -> Option<String> {
+    fn traceloop_entity(&self, kind: &str) -> Option<&str> {
         (self.attribute_str("traceloop.span.kind") == Some(kind))
-            .then(|| self.first_string(&["traceloop.entity.name"]))
+            .then(|| self.first_str(&["traceloop.entity.name"]))
             .flatten()
     }
 
     /// The agent's name.
     pub fn agent_name(&self) -> Option<String> {
         self.first_string(&["gen_ai.agent.name", "cairn.agent.name", "agent.name"])
-            .or_else(|| self.traceloop_entity("agent"))
+            .or_else(|| self.traceloop_entity("agent").map(str::to_owned))
+    }
+
+    /// The name of [`Span::tool`], borrowed, without reading the call's arguments and result.
+    pub fn tool_name(&self) -> Option<&str> {
+        self.first_str(&["gen_ai.tool.name", "tool.name"])
+            .or_else(|| self.traceloop_entity("tool"))
     }
 
     /// The tool call, when the span names a tool.
     pub fn tool(&self) -> Option<ToolCall> {
-        let name = self
-            .first_string(&["gen_ai.tool.name", "tool.name"])
-            .or_else(|| self.traceloop_entity("tool"))?;
+        let name = self.tool_name()?.to_owned();
         let is_tool_span = self.agent_kind == AgentKind::Tool;
         let content = |primary: &str, span_level: [&str; 2]| {
             self.attribute(primary)
@@ -202,32 +221,51 @@ impl Span {
 
     /// Provider and models, when any is named.
     pub fn model(&self) -> Option<ModelInfo> {
-        let info = ModelInfo {
-            provider: self.first_string(&[
+        let names = self.model_names();
+        (names != ModelNames::default()).then(|| ModelInfo {
+            provider: names.provider.map(str::to_owned),
+            request_model: names.request_model.map(str::to_owned),
+            response_model: names.response_model.map(str::to_owned),
+        })
+    }
+
+    /// [`Span::model`] borrowed (every field `None` when the span names none).
+    pub fn model_names(&self) -> ModelNames<'_> {
+        ModelNames {
+            provider: self.first_str(&[
                 "gen_ai.provider.name",
                 "gen_ai.system",
                 "llm.provider",
                 "llm.system",
             ]),
-            request_model: self.first_string(&["gen_ai.request.model", "llm.model_name"]),
-            response_model: self.first_string(&["gen_ai.response.model", "llm.model_name"]),
-        };
-        (info != ModelInfo::default()).then_some(info)
+            request_model: self.first_str(&["gen_ai.request.model", "llm.model_name"]),
+            response_model: self.first_str(&["gen_ai.response.model", "llm.model_name"]),
+        }
+    }
+
+    /// Input tokens, as in [`Span::usage`] (without looking up the other counts).
+    pub fn input_tokens(&self) -> Option<u64> {
+        self.first_count(&[
+            "gen_ai.usage.input_tokens",
+            "gen_ai.usage.prompt_tokens",
+            "llm.token_count.prompt",
+        ])
+    }
+
+    /// Output tokens, as in [`Span::usage`].
+    pub fn output_tokens(&self) -> Option<u64> {
+        self.first_count(&[
+            "gen_ai.usage.output_tokens",
+            "gen_ai.usage.completion_tokens",
+            "llm.token_count.completion",
+        ])
     }
 
     /// Token usage (all fields `None` when the span reports none).
     pub fn usage(&self) -> TokenUsage {
         TokenUsage {
-            input: self.first_count(&[
-                "gen_ai.usage.input_tokens",
-                "gen_ai.usage.prompt_tokens",
-                "llm.token_count.prompt",
-            ]),
-            output: self.first_count(&[
-                "gen_ai.usage.output_tokens",
-                "gen_ai.usage.completion_tokens",
-                "llm.token_count.completion",
-            ]),
+            input: self.input_tokens(),
+            output: self.output_tokens(),
             cache_read: self.first_count(&[
                 "gen_ai.usage.cache_read.input_tokens",
                 "gen_ai.usage.cache_read_input_tokens",

@@ -18,7 +18,7 @@ pub mod otlp;
 mod span;
 mod value;
 
-pub use genai::{Decision, ErrorInfo, GenAiInfo, ModelInfo, TokenUsage, ToolCall};
+pub use genai::{Decision, ErrorInfo, GenAiInfo, ModelInfo, ModelNames, TokenUsage, ToolCall};
 pub use kind::{AgentKind, ParseAgentKindError};
 pub use otlp::Limits;
 pub use span::{

@@ -45,20 +45,6 @@ const OUTPUT_MESSAGES: &str = "gen_ai.output.messages";
 const REASONING_KEYS: &[&str] = &["cairn.reasoning.content", "cairn.reasoning.summary"];
 /// Attribute prefixes [`Span::decision`] reads.
 const DECISION_PREFIXES: &[&str] = &["cairn.decision.", "decision."];
-/// [`Span::model`]'s response and request model keys.
-const RESPONSE_MODEL: &[&str] = &["gen_ai.response.model", "llm.model_name"];
-const REQUEST_MODEL: &[&str] = &["gen_ai.request.model", "llm.model_name"];
-/// [`Span::usage`]'s input and output token keys (the only counts the index keeps).
-const INPUT_TOKENS: &[&str] = &[
-    "gen_ai.usage.input_tokens",
-    "gen_ai.usage.prompt_tokens",
-    "llm.token_count.prompt",
-];
-const OUTPUT_TOKENS: &[&str] = &[
-    "gen_ai.usage.output_tokens",
-    "gen_ai.usage.completion_tokens",
-    "llm.token_count.completion",
-];
 /// Keys inside message JSON whose values are structure, not content.
 const STRUCTURAL_KEYS: &[&str] = &["role", "type", "finish_reason", "id", "tool_call_id"];
 
@@ -176,10 +162,11 @@ pub(crate) fn span_facts(span: &Span) -> SpanFacts {
         }
     }
 
+    let names = span.model_names();
     let mut models: Vec<String> = Vec::new();
-    for name in [RESPONSE_MODEL, REQUEST_MODEL]
+    for name in [names.response_model, names.request_model]
         .into_iter()
-        .filter_map(|keys| first_str(span, keys))
+        .flatten()
     {
         if !models.iter().any(|m| m == name) {
             models.push(name.to_owned());
@@ -191,8 +178,8 @@ pub(crate) fn span_facts(span: &Span) -> SpanFacts {
         model: models.first().cloned(),
         models,
         conversation: span.conversation_id(),
-        input_tokens: first_count(span, INPUT_TOKENS),
-        output_tokens: first_count(span, OUTPUT_TOKENS),
+        input_tokens: span.input_tokens(),
+        output_tokens: span.output_tokens(),
         is_error: span.is_error(),
         text,
     }
@@ -230,19 +217,6 @@ pub(crate) fn log_text(body: &AnyValue, attributes: &[KeyValue]) -> SearchText {
         push_json_leaves(&kv.value.to_content_json(), column);
     }
     text
-}
-
-/// The first string value of `keys`, borrowed (the lookup of [`Span::model`]'s names, without
-/// copying the ones the index does not keep).
-fn first_str<'a>(span: &'a Span, keys: &[&str]) -> Option<&'a str> {
-    keys.iter().find_map(|key| span.attribute_str(key))
-}
-
-/// The first count of `keys` (the lookup of [`Span::usage`], for the two counts the index
-/// keeps).
-fn first_count(span: &Span, keys: &[&str]) -> Option<u64> {
-    keys.iter()
-        .find_map(|key| span.attribute(key).and_then(AnyValue::as_count))
 }
 
 fn is_message_key(key: &str) -> bool {
@@ -284,67 +258,6 @@ mod tests {
             attributes,
             ..Span::default()
         }
-    }
-
-    /// Models and token counts are what `Span::model` and `Span::usage` give.
-    #[test]
-    fn models_and_tokens_match_the_span_accessors() {
-        let values = [
-            None,
-            Some(AnyValue::from("m")),
-            Some(AnyValue::from("n")),
-            Some(AnyValue::from("42")),
-            Some(AnyValue::Int(5)),
-            Some(AnyValue::Double(2.5)),
-        ];
-        let keys = [
-            "gen_ai.response.model",
-            "gen_ai.request.model",
-            "llm.model_name",
-            "gen_ai.usage.input_tokens",
-            "gen_ai.usage.prompt_tokens",
-            "llm.token_count.prompt",
-            "gen_ai.usage.output_tokens",
-            "gen_ai.usage.completion_tokens",
-            "llm.token_count.completion",
-        ];
-        let mut checked = 0;
-        for (i, a) in keys.iter().enumerate() {
-            for b in &keys[i..] {
-                for va in &values {
-                    for vb in &values {
-                        let mut attributes = Vec::new();
-                        for (key, value) in [(a, va), (b, vb)] {
-                            if let Some(value) = value {
-                                attributes.push(KeyValue::new(*key, value.clone()));
-                            }
-                        }
-                        let span = with_attributes(attributes);
-                        let facts = span_facts(&span);
-                        let model = span.model().unwrap_or_default();
-                        let mut expected: Vec<String> = Vec::new();
-                        for name in [model.response_model, model.request_model]
-                            .into_iter()
-                            .flatten()
-                        {
-                            if !expected.contains(&name) {
-                                expected.push(name);
-                            }
-                        }
-                        assert_eq!(facts.models, expected, "{span:?}");
-                        assert_eq!(facts.model, expected.first().cloned());
-                        let usage = span.usage();
-                        assert_eq!(facts.input_tokens, usage.input);
-                        assert_eq!(facts.output_tokens, usage.output);
-                        checked += 1;
-                    }
-                }
-            }
-        }
-        assert_eq!(
-            checked,
-            keys.len() * (keys.len() + 1) / 2 * values.len() * values.len()
-        );
     }
 
     #[test]

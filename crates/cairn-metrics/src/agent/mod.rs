@@ -27,7 +27,7 @@ use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
-use cairn_model::{AgentKind, AnyValue, Record, Span};
+use cairn_model::{AgentKind, Record, Span};
 use parking_lot::{Mutex, RwLock};
 use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::counter::Counter;
@@ -630,7 +630,7 @@ fn agent_of(span: &Span) -> String {
 /// The tool name of a tool span: [`Span::tool`]'s name, else the span name without the
 /// `execute_tool` prefix.
 fn tool_of(span: &Span) -> &str {
-    tool_name(span)
+    span.tool_name()
         .or_else(|| {
             let name = span.name.trim();
             let name = name.strip_prefix("execute_tool").unwrap_or(name).trim();
@@ -639,21 +639,8 @@ fn tool_of(span: &Span) -> &str {
         .unwrap_or("unknown")
 }
 
-/// The name of [`Span::tool`], borrowed: the same lookup without the arguments and result,
-/// which `Span::tool` parses as JSON (tested against it).
-fn tool_name(span: &Span) -> Option<&str> {
-    ["gen_ai.tool.name", "tool.name"]
-        .into_iter()
-        .find_map(|key| span.attribute_str(key))
-        .or_else(|| {
-            (span.attribute_str("traceloop.span.kind") == Some("tool"))
-                .then(|| span.attribute_str("traceloop.entity.name"))
-                .flatten()
-        })
-}
-
-/// What an LLM span's metrics read, borrowed from its attributes: [`Span::model`]'s names and
-/// [`Span::usage`]'s input and output tokens (the same lookups, tested against them).
+/// What an LLM span's metrics read, borrowed from its attributes: [`Span::model_names`] and the
+/// input and output tokens.
 struct Llm<'a> {
     provider: Option<&'a str>,
     request_model: Option<&'a str>,
@@ -664,30 +651,13 @@ struct Llm<'a> {
 
 impl<'a> Llm<'a> {
     fn of(span: &'a Span) -> Self {
-        let string = |keys: &[&str]| keys.iter().find_map(|key| span.attribute_str(key));
-        let count = |keys: &[&str]| {
-            keys.iter()
-                .find_map(|key| span.attribute(key).and_then(AnyValue::as_count))
-        };
+        let names = span.model_names();
         Self {
-            provider: string(&[
-                "gen_ai.provider.name",
-                "gen_ai.system",
-                "llm.provider",
-                "llm.system",
-            ]),
-            request_model: string(&["gen_ai.request.model", "llm.model_name"]),
-            response_model: string(&["gen_ai.response.model", "llm.model_name"]),
-            input: count(&[
-                "gen_ai.usage.input_tokens",
-                "gen_ai.usage.prompt_tokens",
-                "llm.token_count.prompt",
-            ]),
-            output: count(&[
-                "gen_ai.usage.output_tokens",
-                "gen_ai.usage.completion_tokens",
-                "llm.token_count.completion",
-            ]),
+            provider: names.provider,
+            request_model: names.request_model,
+            response_model: names.response_model,
+            input: span.input_tokens(),
+            output: span.output_tokens(),
         }
     }
 }
@@ -706,80 +676,4 @@ fn status(ok: bool) -> &'static str {
 #[allow(clippy::cast_precision_loss)] // nanosecond durations below 2^53 (104 days) are exact
 fn seconds(ns: u64) -> f64 {
     ns as f64 / 1e9
-}
-
-#[cfg(test)]
-mod accessor_tests {
-    use cairn_model::{AgentKind, AnyValue, KeyValue, Span};
-
-    use super::{Llm, tool_name};
-
-    /// The borrowed lookups give exactly what the model's accessors give.
-    #[test]
-    fn borrowed_lookups_match_the_span_accessors() {
-        let values = [
-            None,
-            Some(AnyValue::from("x")),
-            Some(AnyValue::Int(7)),
-            Some(AnyValue::from(" 12 ")),
-            Some(AnyValue::Double(3.0)),
-            Some(AnyValue::Double(-1.0)),
-        ];
-        let keys = [
-            "gen_ai.tool.name",
-            "tool.name",
-            "traceloop.entity.name",
-            "gen_ai.provider.name",
-            "gen_ai.system",
-            "llm.system",
-            "gen_ai.request.model",
-            "gen_ai.response.model",
-            "llm.model_name",
-            "gen_ai.usage.input_tokens",
-            "gen_ai.usage.prompt_tokens",
-            "llm.token_count.completion",
-            "gen_ai.usage.output_tokens",
-        ];
-        let mut checked = 0;
-        for (i, key) in keys.iter().enumerate() {
-            for (j, first) in values.iter().enumerate() {
-                for second in &values {
-                    for kind in [None, Some("tool"), Some("agent")] {
-                        let mut attributes = Vec::new();
-                        if let Some(v) = first {
-                            attributes.push(KeyValue::new(*key, v.clone()));
-                        }
-                        if let Some(v) = second {
-                            attributes
-                                .push(KeyValue::new(keys[(i + j + 1) % keys.len()], v.clone()));
-                        }
-                        if let Some(kind) = kind {
-                            attributes.push(KeyValue::new("traceloop.span.kind", kind));
-                        }
-                        for agent_kind in [AgentKind::Tool, AgentKind::Llm] {
-                            let span = Span {
-                                attributes: attributes.clone(),
-                                agent_kind,
-                                ..Span::default()
-                            };
-                            assert_eq!(
-                                tool_name(&span),
-                                span.tool().map(|t| t.name).as_deref(),
-                                "{span:?}"
-                            );
-                            let llm = Llm::of(&span);
-                            let model = span.model().unwrap_or_default();
-                            assert_eq!(llm.provider, model.provider.as_deref());
-                            assert_eq!(llm.request_model, model.request_model.as_deref());
-                            assert_eq!(llm.response_model, model.response_model.as_deref());
-                            let usage = span.usage();
-                            assert_eq!((llm.input, llm.output), (usage.input, usage.output));
-                            checked += 1;
-                        }
-                    }
-                }
-            }
-        }
-        assert_eq!(checked, keys.len() * values.len() * values.len() * 3 * 2);
-    }
 }
