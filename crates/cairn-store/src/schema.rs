@@ -341,6 +341,17 @@ pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// Tables (and the FTS table) that `reset` drops before recreating the schema.
 const TABLES: &[&str] = &["meta", "spans", "logs", "traces", "trace_facets", "search"];
 
+/// Page size of a new index file, in bytes (SQLite's default is 4,096).
+///
+/// Measured rebuilding the index of the same ledger (1.27M realistic spans, 4,096 entries per
+/// transaction) with each size: the writer thread spent 22.2–22.8 s at 16 KiB against 26.3–28.9 s
+/// at 4 KiB (24.2 s at 8 KiB, 24.3 s at 32 KiB, 30.0 s at 64 KiB), and the file was 11% smaller.
+/// Every commit appends to the right edge of the `spans` B-tree and its indexes; larger pages
+/// mean fewer page splits, fewer cells to shift and fewer WAL frames (each with its header and
+/// checksum) per span, while spans of about 1 KB still fit several to a page. The price is on
+/// random reads: fetching a 10,000-span trace from that store took p50 36 ms against 31 ms.
+pub(crate) const PAGE_SIZE: i64 = 16_384;
+
 /// Settings of the writer connection.
 ///
 /// `synchronous = NORMAL`, not `OFF`: in WAL mode `NORMAL` already skips the sync at each commit
@@ -354,6 +365,9 @@ const TABLES: &[&str] = &["meta", "spans", "logs", "traces", "trace_facets", "se
 /// checkpoint thread runs (see the `checkpoint` module).
 pub(crate) fn configure_writer(conn: &Connection) -> Result<(), StoreError> {
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // Takes effect only while the file is still empty (before the schema exists and before WAL
+    // mode); an existing index keeps the page size it was created with.
+    conn.pragma_update(None, "page_size", PAGE_SIZE)?;
     // `journal_mode` returns the resulting mode as a row.
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
@@ -516,5 +530,25 @@ mod tests {
         assert_eq!(automerge(&store), Some(8));
         store.reset().expect("reset");
         assert_eq!(automerge(&store), Some(8));
+    }
+
+    fn page_size(conn: &Connection) -> i64 {
+        conn.query_row("PRAGMA page_size", [], |r| r.get(0))
+            .expect("page size")
+    }
+
+    #[test]
+    fn new_index_files_use_large_pages_and_old_ones_keep_theirs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("new.db")).expect("create");
+        assert_eq!(page_size(&store.conn), PAGE_SIZE);
+
+        // An index written by a build with SQLite's default pages opens as it is, and what it
+        // already holds stays readable.
+        let path = old_database(dir.path(), MIGRATIONS.len());
+        assert_eq!(page_size(&Connection::open(&path).expect("open")), 4096);
+        let store = Store::open(&path).expect("open old");
+        assert_eq!(page_size(&store.conn), 4096);
+        assert_eq!(store.cursor().expect("cursor"), 42);
     }
 }
