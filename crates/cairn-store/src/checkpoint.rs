@@ -36,8 +36,22 @@ use rusqlite::Connection;
 pub(crate) const INTERVAL: Duration = Duration::from_millis(1000);
 
 /// `wal_autocheckpoint` of the writer connection when a checkpoint thread runs: a backstop
-/// (256 MiB of 4 KiB pages), not the normal path.
+/// (1 GiB of 16 KiB pages, 256 MiB in an index created with 4 KiB pages), not the normal path.
+///
+/// While the writer catches up on a backlog it commits back to back, a passive checkpoint never
+/// finds every frame copied, and SQLite never restarts the WAL from its beginning: rebuilding
+/// 1.27M spans grew it to 1.16 GB. Measured and not adopted: the writer running a `RESTART`
+/// checkpoint whenever this thread found more than 64 MiB in the WAL kept it small but made
+/// that rebuild 11% slower (writer thread 21.3–22.8 → 24.1–24.5 s), as each restart waits for
+/// its copy and the syncs on the writer's thread. A `RESTART` from this thread's connection
+/// waited until the writer stopped. The WAL's disk space is what a catch-up costs: once the
+/// writer pauses, a round copies every frame, the next commit writes from the WAL's start, and
+/// `journal_size_limit` ([`WAL_KEEP_BYTES`]) truncates the file.
 pub(crate) const BACKSTOP_PAGES: i64 = 65_536;
+
+/// `journal_size_limit` of the writer: the size the WAL file is truncated back to when it
+/// restarts from its beginning.
+pub(crate) const WAL_KEEP_BYTES: i64 = 64 << 20;
 
 /// State shared by the writer and the checkpoint thread.
 #[derive(Debug, Default)]
@@ -164,4 +178,48 @@ fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
     conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
         row.get::<_, i64>(0).map(|_| ())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wal_len(path: &Path) -> u64 {
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        std::fs::metadata(wal).map_or(0, |m| m.len())
+    }
+
+    /// What `WAL_KEEP_BYTES` relies on: once a round has copied every frame, the writer's next
+    /// commit restarts the WAL and `journal_size_limit` gives the disk space back.
+    #[test]
+    fn a_restarted_wal_is_truncated_to_the_size_limit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.db");
+        let writer = Connection::open(&path).expect("open");
+        writer
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+                 PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 262144;
+                 CREATE TABLE t (x BLOB);",
+            )
+            .expect("schema");
+        for _ in 0..200 {
+            writer
+                .execute("INSERT INTO t VALUES (randomblob(16000))", [])
+                .expect("insert");
+        }
+        assert!(wal_len(&path) > 3 << 20, "WAL {} bytes", wal_len(&path));
+        let other = Connection::open(&path).expect("open");
+        let (busy, frames, copied): (i64, i64, i64) = other
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .expect("checkpoint");
+        assert_eq!((busy, copied), (0, frames));
+        writer
+            .execute("INSERT INTO t VALUES (1)", [])
+            .expect("insert");
+        assert!(wal_len(&path) <= 262_144, "WAL {} bytes", wal_len(&path));
+    }
 }

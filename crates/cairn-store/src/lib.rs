@@ -29,7 +29,8 @@
 //! everything and a reindex restores them.
 //!
 //! # Schema (version 4, `PRAGMA user_version`)
-//! Integers are SQLite 64-bit; times are unix nanoseconds (saturating at `i64::MAX`, the year
+//! A new file is created with 16 KiB pages (an older one keeps the page size it was created
+//! with; both work). Integers are SQLite 64-bit; times are unix nanoseconds (saturating at `i64::MAX`, the year
 //! 2262), ids are raw bytes (`BLOB`); JSON columns hold text in `cairn_model`'s
 //! `AnyValue::to_json` mapping, the same JSON the query API returns.
 //!
@@ -134,6 +135,7 @@ impl Store {
         let checkpointer = checkpoint::Checkpointer::start(path).ok();
         if checkpointer.is_some() {
             conn.pragma_update(None, "wal_autocheckpoint", checkpoint::BACKSTOP_PAGES)?;
+            conn.pragma_update(None, "journal_size_limit", checkpoint::WAL_KEEP_BYTES)?;
         }
         Ok(Store {
             conn,
