@@ -480,12 +480,16 @@ struct WalkLimits {
     /// Traces examined before the walk gives up and collects instead (a term that is common
     /// overall but rare among the traces of this order and these filters).
     max_traces: usize,
+    /// Ledger entries per trace of a step above which the step asks the full-text index about
+    /// each trace's own records instead of reading the whole range (see [`walk`]).
+    probe_spread: usize,
 }
 
 impl WalkLimits {
     const DEFAULT: Self = Self {
         chunk: 256,
         max_traces: 4096,
+        probe_spread: 512,
     };
 }
 
@@ -720,6 +724,15 @@ fn common_term(conn: &Connection, expr: &str) -> Result<bool, StoreError> {
 /// among them, so the matches at or after the lowest of those bounds over the traces walked so
 /// far decide all of them. When start times follow arrival, as live traffic does, the traces of
 /// a newest-first page sit near the ledger's tail and the walk reads a small part of the index.
+///
+/// When they do not (traces backfilled or sent with skewed clocks, or sorted by duration or
+/// tokens), that range can be most of the ledger, and reading every match in it costs what
+/// collecting does. So a step whose range holds more than `limits.probe_spread` ledger entries
+/// per trace of the step asks instead, trace by trace, whether one of the trace's own records
+/// matches: its spans lie between its `trace_no` and its last span's ledger index, so one range
+/// query of the full-text index joined on `trace_no` answers for them (it stops at the first
+/// match), and its log records are looked up by rowid. Such a step leaves the covered range as
+/// it was, so later range steps stay correct.
 fn walk(
     conn: &Connection,
     filters: &ListFilters,
@@ -742,9 +755,27 @@ fn walk(
          t.project = l.project WHERE search MATCH ?1 AND search.rowid >= ?2 AND \
          search.rowid < ?3",
     )?;
+    let mut last_span =
+        conn.prepare_cached("SELECT max(ledger_index) FROM spans WHERE trace_no = ?1")?;
+    let mut span_matches = conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM search JOIN spans s ON s.ledger_index = search.rowid \
+         WHERE search MATCH ?1 AND search.rowid >= ?2 AND search.rowid <= ?3 AND \
+         s.trace_no = ?2)",
+    )?;
+    let mut log_matches = conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM logs l WHERE l.trace_id = ?2 AND l.project = ?3 AND \
+         EXISTS (SELECT 1 FROM search WHERE search MATCH ?1 AND search.rowid = l.ledger_index))",
+    )?;
+    // One past the last indexed record: the end of the first range.
+    let end: i64 = conn
+        .prepare_cached(
+            "SELECT max(coalesce((SELECT max(ledger_index) FROM spans), -1), \
+             coalesce((SELECT max(ledger_index) FROM logs), -1)) + 1",
+        )?
+        .query_row([], |r| r.get(0))?;
     // Traces with a match at a ledger index >= `covered`.
     let mut hits = std::collections::HashSet::new();
-    let mut covered = i64::MAX;
+    let mut covered = end;
     let mut out = Vec::new();
     let mut walked = 0;
     loop {
@@ -760,7 +791,27 @@ fn walk(
                 low = low.min(first.unwrap_or(i64::MAX));
             }
         }
-        if low < covered {
+        let spread = usize::try_from(covered.saturating_sub(low)).unwrap_or(0);
+        if spread > chunk.len().saturating_mul(limits.probe_spread) {
+            for row in &chunk {
+                if hits.contains(&row.trace_no) {
+                    continue;
+                }
+                let last: Option<i64> = last_span.query_row([row.trace_no], |r| r.get(0))?;
+                let matched = match last {
+                    Some(last) => span_matches
+                        .query_row(rusqlite::params![expr, row.trace_no, last], |r| r.get(0))?,
+                    None => false,
+                } || (traced_logs
+                    && log_matches.query_row(
+                        rusqlite::params![expr, &row.summary.trace_id.0[..], &row.summary.project],
+                        |r| r.get(0),
+                    )?);
+                if matched {
+                    hits.insert(row.trace_no);
+                }
+            }
+        } else if low < covered {
             let mut rows = matches.query(rusqlite::params![expr, low, covered])?;
             while let Some(row) = rows.next()? {
                 hits.insert(row.get::<_, i64>(0)?);
@@ -1557,6 +1608,7 @@ mod tests {
                 errors_only in any::<bool>(),
                 chunk in 1usize..6,
                 max_traces in 1usize..16,
+                probe_spread in prop::sample::select(vec![0usize, 1, 4, usize::MAX]),
             ) {
                 let (_dir, store) = build(&gens, &jitter, arrival_order);
                 // The walk relies on every span sitting at or after its trace's `trace_no`.
@@ -1579,7 +1631,7 @@ mod tests {
                     ..TraceQuery::default()
                 };
                 let want = pages(&store, project, &query, SearchPlan::Collect, WalkLimits::DEFAULT);
-                let small = WalkLimits { chunk, max_traces };
+                let small = WalkLimits { chunk, max_traces, probe_spread };
                 prop_assert_eq!(
                     &pages(&store, project, &query, SearchPlan::Walk, small),
                     &want
@@ -1627,6 +1679,7 @@ mod tests {
             let tight = WalkLimits {
                 chunk: 1,
                 max_traces: 2,
+                probe_spread: usize::MAX,
             };
             let first =
                 list_traces_walking(&store.conn, None, &query, SearchPlan::Walk, tight).unwrap();
