@@ -483,6 +483,10 @@ struct WalkLimits {
     /// Ledger entries per trace of a step above which the step asks the full-text index about
     /// each trace's own records instead of reading the whole range (see [`walk`]).
     probe_spread: usize,
+    /// Traces asked about one by one before the walk reads ranges only (a probe costs a
+    /// fraction of a millisecond; a range read of everything is then about what collecting
+    /// costs).
+    max_probed: usize,
 }
 
 impl WalkLimits {
@@ -490,6 +494,7 @@ impl WalkLimits {
         chunk: 256,
         max_traces: 4096,
         probe_spread: 512,
+        max_probed: 512,
     };
 }
 
@@ -732,7 +737,9 @@ fn common_term(conn: &Connection, expr: &str) -> Result<bool, StoreError> {
 /// matches: its spans lie between its `trace_no` and its last span's ledger index, so one range
 /// query of the full-text index joined on `trace_no` answers for them (it stops at the first
 /// match), and its log records are looked up by rowid. Such a step leaves the covered range as
-/// it was, so later range steps stay correct.
+/// it was, so later range steps stay correct. After `limits.max_probed` traces the walk reads
+/// ranges only: a term that is common overall but rare among these traces is then answered at
+/// about the cost of collecting, as before.
 fn walk(
     conn: &Connection,
     filters: &ListFilters,
@@ -776,6 +783,7 @@ fn walk(
     // Traces with a match at a ledger index >= `covered`.
     let mut hits = std::collections::HashSet::new();
     let mut covered = end;
+    let mut probed = 0;
     let mut out = Vec::new();
     let mut walked = 0;
     loop {
@@ -792,7 +800,8 @@ fn walk(
             }
         }
         let spread = usize::try_from(covered.saturating_sub(low)).unwrap_or(0);
-        if spread > chunk.len().saturating_mul(limits.probe_spread) {
+        if spread > chunk.len().saturating_mul(limits.probe_spread) && probed < limits.max_probed {
+            probed += chunk.len();
             for row in &chunk {
                 if hits.contains(&row.trace_no) {
                     continue;
@@ -1609,6 +1618,7 @@ mod tests {
                 chunk in 1usize..6,
                 max_traces in 1usize..16,
                 probe_spread in prop::sample::select(vec![0usize, 1, 4, usize::MAX]),
+                max_probed in prop::sample::select(vec![0usize, 1, 3, usize::MAX]),
             ) {
                 let (_dir, store) = build(&gens, &jitter, arrival_order);
                 // The walk relies on every span sitting at or after its trace's `trace_no`.
@@ -1631,7 +1641,12 @@ mod tests {
                     ..TraceQuery::default()
                 };
                 let want = pages(&store, project, &query, SearchPlan::Collect, WalkLimits::DEFAULT);
-                let small = WalkLimits { chunk, max_traces, probe_spread };
+                let small = WalkLimits {
+                    chunk,
+                    max_traces,
+                    probe_spread,
+                    max_probed,
+                };
                 prop_assert_eq!(
                     &pages(&store, project, &query, SearchPlan::Walk, small),
                     &want
@@ -1680,6 +1695,7 @@ mod tests {
                 chunk: 1,
                 max_traces: 2,
                 probe_spread: usize::MAX,
+                max_probed: 0,
             };
             let first =
                 list_traces_walking(&store.conn, None, &query, SearchPlan::Walk, tight).unwrap();
