@@ -11,8 +11,7 @@
 //! the writer has committed, at most every [`INTERVAL`]. A passive checkpoint never waits for
 //! (or blocks) the writer or the readers: it copies the frames it can and leaves the rest for
 //! the next round. The writer keeps SQLite's automatic checkpoint as a backstop at
-//! [`BACKSTOP_PAGES`], far above what the thread lets the WAL reach, so the WAL stays bounded
-//! even if the thread falls behind or stops. Durability is unchanged: commits are as durable
+//! [`BACKSTOP_BYTES`], so the WAL stays bounded even if the thread falls behind or stops. Durability is unchanged: commits are as durable
 //! as before (`synchronous = NORMAL`), and a checkpoint still syncs the WAL before copying and
 //! the database file after.
 
@@ -35,19 +34,25 @@ use rusqlite::Connection;
 /// collector indexes again from the ledger (the cursor commits with them).
 pub(crate) const INTERVAL: Duration = Duration::from_millis(1000);
 
-/// `wal_autocheckpoint` of the writer connection when a checkpoint thread runs: a backstop
-/// (1 GiB of 16 KiB pages, 256 MiB in an index created with 4 KiB pages), not the normal path.
+/// WAL size from which the writer connection checkpoints by itself when a checkpoint thread
+/// runs (`wal_autocheckpoint`, converted to pages of the file): a backstop, not the normal path.
 ///
-/// While the writer catches up on a backlog it commits back to back, a passive checkpoint never
-/// finds every frame copied, and SQLite never restarts the WAL from its beginning: rebuilding
-/// 1.27M spans grew it to 1.16 GB. Measured and not adopted: the writer running a `RESTART`
+/// Whenever the writer commits more often than a passive round takes (at 10K spans/s it commits
+/// about every 50 ms), no round finds every frame copied when the next transaction begins, and
+/// SQLite does not restart the WAL from its beginning: it grows to this size (272 MB after 20 s
+/// at 10K realistic spans/s; 1.16 GB in a rebuild when this was 65,536 pages of 16 KiB), and
+/// from there the writer's own passive checkpoint after each commit keeps it about there. In
+/// bytes rather than pages so that 16 KiB pages did not quadruple that disk space; a rebuild of
+/// 1.27M spans measured 41.6 / 40.3K spans/s with this bound against 43.8 / 41.5K with 1 GiB.
+///
+/// Measured and not adopted: the writer running a `RESTART`
 /// checkpoint whenever this thread found more than 64 MiB in the WAL kept it small but made
 /// that rebuild 11% slower (writer thread 21.3–22.8 → 24.1–24.5 s), as each restart waits for
 /// its copy and the syncs on the writer's thread. A `RESTART` from this thread's connection
-/// waited until the writer stopped. The WAL's disk space is what a catch-up costs: once the
-/// writer pauses, a round copies every frame, the next commit writes from the WAL's start, and
-/// `journal_size_limit` ([`WAL_KEEP_BYTES`]) truncates the file.
-pub(crate) const BACKSTOP_PAGES: i64 = 65_536;
+/// waited until the writer stopped. Once the writer pauses, a round copies every frame, the
+/// next commit writes from the WAL's start, and `journal_size_limit` ([`WAL_KEEP_BYTES`])
+/// truncates the file.
+pub(crate) const BACKSTOP_BYTES: i64 = 256 << 20;
 
 /// `journal_size_limit` of the writer: the size the WAL file is truncated back to when it
 /// restarts from its beginning.

@@ -134,7 +134,12 @@ impl Store {
         schema::migrate(&mut conn)?;
         let checkpointer = checkpoint::Checkpointer::start(path).ok();
         if checkpointer.is_some() {
-            conn.pragma_update(None, "wal_autocheckpoint", checkpoint::BACKSTOP_PAGES)?;
+            let page_size: i64 = conn.query_row("PRAGMA page_size", [], |row| row.get(0))?;
+            conn.pragma_update(
+                None,
+                "wal_autocheckpoint",
+                checkpoint::BACKSTOP_BYTES / page_size.max(512),
+            )?;
             conn.pragma_update(None, "journal_size_limit", checkpoint::WAL_KEEP_BYTES)?;
         }
         Ok(Store {
