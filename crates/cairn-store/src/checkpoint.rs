@@ -39,20 +39,23 @@ pub(crate) const INTERVAL: Duration = Duration::from_millis(1000);
 ///
 /// Whenever the writer commits more often than a passive round takes (at 10K spans/s it commits
 /// about every 50 ms), no round finds every frame copied when the next transaction begins, and
-/// SQLite does not restart the WAL from its beginning: it grows to this size (272 MB after 20 s
-/// at 10K realistic spans/s; 1.16 GB in a rebuild when this was 65,536 pages of 16 KiB), and
-/// from there the writer's own passive checkpoint after each commit keeps it about there. In
-/// bytes rather than pages so that 16 KiB pages did not quadruple that disk space; a rebuild of
-/// 1.27M spans measured 41.6 / 40.3K spans/s with this bound against 43.8 / 41.5K with 1 GiB.
+/// SQLite does not restart the WAL from its beginning: under sustained load it grows to this
+/// size (272 MB after 20 s at 10K realistic spans/s; 1.16 GB in a rebuild of 1.27M spans), and
+/// from there the writer runs a checkpoint after every commit, with its syncs, on the serial
+/// stage. 1 GiB rather than the 256 MiB of earlier builds: measured end to end at the maximum
+/// (8×512 realistic spans for 15 s, then until all were indexed), durable and indexed was
+/// 37.7 / 34.7K spans/s with 1 GiB against 29.0 / 29.9K with 256 MiB (16 KiB pages both), and
+/// the previous main, whose backstop was 256 MiB of 4 KiB pages, 30.9 / 29.8K. The price is up
+/// to 1 GiB of WAL file on disk while load lasts.
 ///
 /// Measured and not adopted: the writer running a `RESTART`
 /// checkpoint whenever this thread found more than 64 MiB in the WAL kept it small but made
-/// that rebuild 11% slower (writer thread 21.3–22.8 → 24.1–24.5 s), as each restart waits for
-/// its copy and the syncs on the writer's thread. A `RESTART` from this thread's connection
-/// waited until the writer stopped. Once the writer pauses, a round copies every frame, the
-/// next commit writes from the WAL's start, and `journal_size_limit` ([`WAL_KEEP_BYTES`])
-/// truncates the file.
-pub(crate) const BACKSTOP_BYTES: i64 = 256 << 20;
+/// a rebuild 11% slower than with the 1 GiB backstop (writer thread 21.3–22.8 → 24.1–24.5 s),
+/// as each restart waits for its copy and the syncs on the writer's thread. A `RESTART` from
+/// this thread's connection waited until the writer stopped. Once the writer pauses, a round
+/// copies every frame, the next commit writes from the WAL's start, and `journal_size_limit`
+/// ([`WAL_KEEP_BYTES`]) truncates the file.
+pub(crate) const BACKSTOP_BYTES: i64 = 1 << 30;
 
 /// `journal_size_limit` of the writer: the size the WAL file is truncated back to when it
 /// restarts from its beginning.

@@ -547,7 +547,7 @@ mod tests {
             conn.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))
                 .expect("wal_autocheckpoint")
         };
-        assert_eq!(backstop(&store.conn), (256 << 20) / PAGE_SIZE);
+        assert_eq!(backstop(&store.conn), (1 << 30) / PAGE_SIZE);
 
         // An index written by a build with SQLite's default pages opens as it is, and what it
         // already holds stays readable.
@@ -555,7 +555,7 @@ mod tests {
         assert_eq!(page_size(&Connection::open(&path).expect("open")), 4096);
         let store = Store::open(&path).expect("open old");
         assert_eq!(page_size(&store.conn), 4096);
-        assert_eq!(backstop(&store.conn), (256 << 20) / 4096);
+        assert_eq!(backstop(&store.conn), (1 << 30) / 4096);
         assert_eq!(store.cursor().expect("cursor"), 42);
     }
 }

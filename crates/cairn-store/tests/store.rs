@@ -1571,7 +1571,7 @@ fn a_background_thread_checkpoints_the_wal_into_the_database_file() {
         })
         .collect();
     apply_runs(&mut store, &runs);
-    // Commits only append to the WAL; the writer's own checkpoint waits for 256 MiB of it, so
+    // Commits only append to the WAL; the writer's own checkpoint waits for 1 GiB of it, so
     // only the checkpoint thread can bring these pages into the database file this soon.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
