@@ -140,7 +140,6 @@ impl Store {
                 "wal_autocheckpoint",
                 checkpoint::BACKSTOP_BYTES / page_size.max(512),
             )?;
-            conn.pragma_update(None, "journal_size_limit", checkpoint::WAL_KEEP_BYTES)?;
         }
         Ok(Store {
             conn,
