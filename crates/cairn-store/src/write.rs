@@ -27,7 +27,7 @@
 //! reader thread when it pipelines, so [`apply_derived`] holds only the SQL work.
 //!
 //! What changed: JSON columns are written straight from the model's attribute types into a
-//! reused buffer (no `serde_json::Value` tree; byte-identical output, tested), message content is
+//! `String` (no `serde_json::Value` tree; byte-identical output, tested), message content is
 //! parsed once per span (the reasoning fallback reuses the parsed `gen_ai.output.messages`),
 //! `Span::decision` runs only when a decision attribute exists, and the FTS table merges 8
 //! segments at a time (schema v3; the commit row above is smaller than the long-run saving,
@@ -244,9 +244,7 @@ impl TraceDelta {
 
 /// The `events` column of a span: its events as the JSON array of `EventDetail`s.
 pub(crate) fn events_json(span: &Span) -> String {
-    let mut out = String::new();
-    json::write_to(&mut out, &json::Events(&span.events));
-    out
+    json::to_string(&json::Events(&span.events))
 }
 
 /// What the index derives from one record: filter columns, JSON text and search text. Computing
@@ -273,26 +271,16 @@ pub(crate) enum Derived {
 /// Derives what the index stores of `record`.
 pub(crate) fn derive(record: &Record) -> Derived {
     match record {
-        Record::Span(span) => {
-            let (mut attributes, mut events) = (String::new(), String::new());
-            json::write_to(&mut attributes, &json::Attributes(&span.attributes));
-            json::write_to(&mut events, &json::Events(&span.events));
-            Derived::Span {
-                facts: extract::span_facts(span),
-                attributes,
-                events,
-            }
-        }
-        Record::Log(log) => {
-            let (mut attributes, mut body) = (String::new(), String::new());
-            json::write_to(&mut attributes, &json::Attributes(&log.attributes));
-            json::write_to(&mut body, &json::Value(&log.body));
-            Derived::Log {
-                attributes,
-                body,
-                text: extract::log_text(&log.body, &log.attributes),
-            }
-        }
+        Record::Span(span) => Derived::Span {
+            facts: extract::span_facts(span),
+            attributes: json::to_string(&json::Attributes(&span.attributes)),
+            events: json::to_string(&json::Events(&span.events)),
+        },
+        Record::Log(log) => Derived::Log {
+            attributes: json::to_string(&json::Attributes(&log.attributes)),
+            body: json::to_string(&json::Value(&log.body)),
+            text: extract::log_text(&log.body, &log.attributes),
+        },
         _ => Derived::Other,
     }
 }
@@ -618,11 +606,10 @@ mod json {
         }
     }
 
-    /// Replaces `out` with the JSON text of `value`.
-    pub(super) fn write_to(out: &mut String, value: &impl Serialize) {
-        // `to_string` skips re-validating the UTF-8 that serde_json wrote (it cannot fail here:
-        // writing to memory, and these values have no non-string keys).
-        *out = serde_json::to_string(value).unwrap_or_default();
+    /// The JSON text of `value`.
+    pub(super) fn to_string(value: &impl Serialize) -> String {
+        // Cannot fail: writing to memory, and these values have no non-string keys.
+        serde_json::to_string(value).unwrap_or_default()
     }
 }
 
@@ -633,9 +620,7 @@ mod tests {
     use super::json;
 
     fn attrs(list: &[KeyValue]) -> String {
-        let mut out = "stale".to_owned();
-        json::write_to(&mut out, &json::Attributes(list));
-        out
+        json::to_string(&json::Attributes(list))
     }
 
     /// The direct writer produces exactly the text of the `serde_json::Value` path (the erase
@@ -770,9 +755,10 @@ mod tests {
             AnyValue::Double(2.5),
             AnyValue::KvList(vec![KeyValue::new("b", 1i64), KeyValue::new("a", "x")]),
         ] {
-            let mut out = String::new();
-            json::write_to(&mut out, &json::Value(&body));
-            assert_eq!(out, body.to_json().to_string());
+            assert_eq!(
+                json::to_string(&json::Value(&body)),
+                body.to_json().to_string()
+            );
         }
     }
 }

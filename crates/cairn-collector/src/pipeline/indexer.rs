@@ -245,19 +245,14 @@ const SPENT: usize = 1;
 /// cross-thread frees (arena locks, consolidation: about a seventh of the writer's time when it
 /// freed them) off the SQLite writer, the pipeline's bottleneck.
 fn free_spent(spent: &mpsc::Receiver<Ready>) {
-    while let Ok(ready) = spent.try_recv() {
-        drop(ready);
-    }
+    spent.try_iter().for_each(drop);
 }
 
 /// Hands an applied batch back to the thread that allocated it; frees it here when that
 /// thread has not taken the previous one yet (or has stopped).
 fn hand_back(spent: &mpsc::SyncSender<Ready>, ready: Ready) {
-    if let Err(mpsc::TrySendError::Full(ready) | mpsc::TrySendError::Disconnected(ready)) =
-        spent.try_send(ready)
-    {
-        drop(ready);
-    }
+    // A refused batch comes back inside the error, which is dropped here.
+    let _ = spent.try_send(ready);
 }
 
 /// Reads, decodes and prepares batch after batch from the status cursor; the agent metrics
