@@ -27,7 +27,7 @@ use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
-use cairn_model::{AgentKind, Record, Span};
+use cairn_model::{AgentKind, ModelNames, Record, Span};
 use parking_lot::{Mutex, RwLock};
 use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::counter::Counter;
@@ -410,14 +410,15 @@ impl AgentMetrics {
         if let Some(llm) = llm {
             let input = llm.input.unwrap_or(0);
             let output = llm.output.unwrap_or(0);
-            let price = [llm.request_model, llm.response_model]
+            let price = [llm.names.request_model, llm.names.response_model]
                 .into_iter()
                 .flatten()
                 .find_map(|m| self.config.price_of(m));
             let cost = price.map(|p| p.cost_usd(input, output));
             let label = llm
+                .names
                 .request_model
-                .or(llm.response_model)
+                .or(llm.names.response_model)
                 .unwrap_or("unknown");
             counters.llm = Some((label.to_owned(), input, output, cost));
         }
@@ -471,11 +472,15 @@ impl AgentMetrics {
                     "gen_ai_operation_name",
                     Some(operation),
                 ),
-                gen_ai_provider_name: admit(duration_metric, "gen_ai_provider_name", llm.provider),
+                gen_ai_provider_name: admit(
+                    duration_metric,
+                    "gen_ai_provider_name",
+                    llm.names.provider,
+                ),
                 gen_ai_request_model: admit(
                     duration_metric,
                     "gen_ai_request_model",
-                    llm.request_model,
+                    llm.names.request_model,
                 ),
                 error_type: admit(duration_metric, "error_type", Some(&error_type)),
             },
@@ -496,12 +501,12 @@ impl AgentMetrics {
                     gen_ai_provider_name: admit(
                         tokens_metric,
                         "gen_ai_provider_name",
-                        llm.provider,
+                        llm.names.provider,
                     ),
                     gen_ai_request_model: admit(
                         tokens_metric,
                         "gen_ai_request_model",
-                        llm.request_model,
+                        llm.names.request_model,
                     ),
                     gen_ai_token_type: token_type,
                 },
@@ -642,20 +647,15 @@ fn tool_of(span: &Span) -> &str {
 /// What an LLM span's metrics read, borrowed from its attributes: [`Span::model_names`] and the
 /// input and output tokens.
 struct Llm<'a> {
-    provider: Option<&'a str>,
-    request_model: Option<&'a str>,
-    response_model: Option<&'a str>,
+    names: ModelNames<'a>,
     input: Option<u64>,
     output: Option<u64>,
 }
 
 impl<'a> Llm<'a> {
     fn of(span: &'a Span) -> Self {
-        let names = span.model_names();
         Self {
-            provider: names.provider,
-            request_model: names.request_model,
-            response_model: names.response_model,
+            names: span.model_names(),
             input: span.input_tokens(),
             output: span.output_tokens(),
         }
