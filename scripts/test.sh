@@ -28,6 +28,8 @@ apt_install() {
 # jsonnet (renders the mixin), Chromium (the web UI test), Node.js >= 18 + npm (drives Chromium;
 # Debian 12's nodejs is 18).
 apt_install prometheus prometheus-alertmanager jsonnet chromium
+# gcc and make build the bundled SQLite and jemalloc (the binary's allocator).
+apt_install gcc make
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   apt_install nodejs npm
 fi
