@@ -1,5 +1,6 @@
 //! Redacts N corpus spans (first argument, default 1000) with the default rules, on T threads
-//! sharing one `Redactor` (second argument, default 1; each thread redacts N / T spans): a fixed
+//! sharing one `Redactor` (second argument, default 1; each thread redacts N / T spans; a third
+//! argument `non-ascii` adds typographic quotes and a dash to every string): a fixed
 //! workload for instruction counts (`valgrind --tool=callgrind`). Run it with two values of N and
 //! divide the difference by the difference of N to get instructions per span without the
 //! start-up.
@@ -19,7 +20,11 @@ fn main() {
         .next()
         .map(|a| a.parse().expect("T is a number"))
         .unwrap_or(1);
-    let spans = corpus::spans(96);
+    let non_ascii = args.next().is_some_and(|a| a == "non-ascii");
+    let mut spans = corpus::spans(96);
+    if non_ascii {
+        spans = spans.iter().map(corpus::with_non_ascii).collect();
+    }
     let redactor = Redactor::new(&RedactionConfig::default()).expect("default rules compile");
     let fired: usize = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)

@@ -101,6 +101,11 @@ impl Privacy {
         self.shredder.is_some()
     }
 
+    /// The redactor, when redaction is enabled.
+    pub fn redactor(&self) -> Option<&Redactor> {
+        self.redactor.as_ref()
+    }
+
     /// The shredder, when a master key is configured.
     pub fn shredder(&self) -> Option<&Shredder> {
         self.shredder.as_ref()

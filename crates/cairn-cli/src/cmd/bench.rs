@@ -84,6 +84,9 @@ enum Payload {
     /// Agent runs: LLM calls with messages and token counts, reasoning text, tool calls with
     /// arguments and results, decisions (about 1 KB of protobuf per span).
     Realistic,
+    /// `realistic` with about one word in six non-ASCII, as model output has: typographic quotes
+    /// and dashes, accented words, CJK.
+    Multilingual,
 }
 
 /// Flags of `cairn bench ingest`.
@@ -271,13 +274,30 @@ fn i(key: &str, value: i64) -> KeyValue {
     kv(key, any_value::Value::IntValue(value))
 }
 
-fn sentence(rng: &mut StdRng, words: usize) -> String {
+/// Non-ASCII words of the `multilingual` payload.
+const NON_ASCII_WORDS: &[&str] = &[
+    "\u{201c}résumé\u{201d}",
+    "\u{2014}",
+    "naïve",
+    "Zürich",
+    "café",
+    "don\u{2019}t",
+    "\u{65e5}\u{672c}\u{8a9e}",
+    "señal",
+    "…",
+];
+
+fn sentence(rng: &mut StdRng, multilingual: bool, words: usize) -> String {
     let mut out = String::with_capacity(words * 9);
     for n in 0..words {
         if n > 0 {
             out.push(' ');
         }
-        out.push_str(WORDS[rng.gen_range(0..WORDS.len())]);
+        if multilingual && rng.gen_range(0..6) == 0 {
+            out.push_str(NON_ASCII_WORDS[rng.gen_range(0..NON_ASCII_WORDS.len())]);
+        } else {
+            out.push_str(WORDS[rng.gen_range(0..WORDS.len())]);
+        }
     }
     out
 }
@@ -352,6 +372,7 @@ impl Generator {
             ..Default::default()
         };
         let rng = &mut self.rng;
+        let multilingual = self.payload == Payload::Multilingual;
         match (self.payload, index) {
             (Payload::Small, _) => {
                 let tool = TOOLS[rng.gen_range(0..TOOLS.len())];
@@ -361,7 +382,7 @@ impl Generator {
                     s("gen_ai.tool.name", tool),
                 ];
             }
-            (Payload::Realistic, 0) => {
+            (Payload::Realistic | Payload::Multilingual, 0) => {
                 span.name = format!("invoke_agent {}", self.agent);
                 span.kind = 2;
                 span.attributes = vec![
@@ -373,21 +394,21 @@ impl Generator {
                         format!("conv-{:08x}", rng.r#gen::<u32>()),
                     ),
                     s("user.id", format!("user-{}", rng.gen_range(0..1000))),
-                    s("gen_ai.agent.description", sentence(rng, 12)),
+                    s("gen_ai.agent.description", sentence(rng, multilingual, 12)),
                 ];
             }
-            (Payload::Realistic, _) => match rng.gen_range(0..10) {
+            (Payload::Realistic | Payload::Multilingual, _) => match rng.gen_range(0..10) {
                 0..=2 => {
                     let model = MODELS[rng.gen_range(0..MODELS.len())];
                     span.name = format!("chat {model}");
                     span.kind = 3;
                     let input = json!([
-                        {"role": "system", "parts": [{"type": "text", "content": sentence(rng, 20)}]},
-                        {"role": "user", "parts": [{"type": "text", "content": sentence(rng, 40)}]},
+                        {"role": "system", "parts": [{"type": "text", "content": sentence(rng, multilingual, 20)}]},
+                        {"role": "user", "parts": [{"type": "text", "content": sentence(rng, multilingual, 40)}]},
                     ]);
                     let output = json!([
                         {"role": "assistant", "finish_reason": "stop",
-                         "parts": [{"type": "text", "content": sentence(rng, 50)}]},
+                         "parts": [{"type": "text", "content": sentence(rng, multilingual, 50)}]},
                     ]);
                     span.attributes = vec![
                         s("gen_ai.operation.name", "chat"),
@@ -423,15 +444,15 @@ impl Generator {
                     span.attributes = vec![
                         s("cairn.kind", "reasoning"),
                         i("cairn.reasoning.step", index as i64),
-                        s("cairn.reasoning.content", sentence(rng, 60)),
+                        s("cairn.reasoning.content", sentence(rng, multilingual, 60)),
                         s("gen_ai.agent.name", self.agent),
                     ];
                 }
                 5..=8 => {
                     let tool = TOOLS[rng.gen_range(0..TOOLS.len())];
                     span.name = format!("execute_tool {tool}");
-                    let args = json!({"query": sentence(rng, 8), "limit": rng.gen_range(1..100)});
-                    let result = json!({"rows": rng.gen_range(0..500), "text": sentence(rng, 40)});
+                    let args = json!({"query": sentence(rng, multilingual, 8), "limit": rng.gen_range(1..100)});
+                    let result = json!({"rows": rng.gen_range(0..500), "text": sentence(rng, multilingual, 40)});
                     span.attributes = vec![
                         s("gen_ai.operation.name", "execute_tool"),
                         s("gen_ai.tool.name", tool),
@@ -447,7 +468,10 @@ impl Generator {
                     if rng.gen_range(0..20) == 0 {
                         span.status = Some(Status {
                             code: status::StatusCode::Error as i32,
-                            message: format!("tool {tool} failed: {}", sentence(rng, 6)),
+                            message: format!(
+                                "tool {tool} failed: {}",
+                                sentence(rng, multilingual, 6)
+                            ),
                         });
                         span.attributes.push(s("error.type", "timeout"));
                     }
@@ -466,7 +490,7 @@ impl Generator {
                             "cairn.decision.confidence",
                             any_value::Value::DoubleValue(rng.gen_range(0.5..1.0)),
                         ),
-                        s("cairn.decision.rationale", sentence(rng, 25)),
+                        s("cairn.decision.rationale", sentence(rng, multilingual, 25)),
                         s("gen_ai.agent.name", self.agent),
                     ];
                 }

@@ -101,7 +101,15 @@ pub fn open_privacy(
     config: &crate::Config,
 ) -> Result<cairn_privacy::Privacy, cairn_privacy::PrivacyError> {
     let env = std::env::var(cairn_privacy::MASTER_KEY_ENV).ok();
-    cairn_privacy::Privacy::open(&config.privacy, &config.data_dir, env.as_deref())
+    let privacy = cairn_privacy::Privacy::open(&config.privacy, &config.data_dir, env.as_deref())?;
+    for rule in privacy.redactor().map_or(&[][..], |r| r.slow_rules()) {
+        tracing::warn!(
+            rule = %rule,
+            "redaction rule cannot run in the fast regex engine (a Unicode word boundary? write \
+             (?-u:\\b)); redacting text with non-ASCII characters will be much slower"
+        );
+    }
+    Ok(privacy)
 }
 
 /// Opens the ledger with the options from `config` (origin, checkpoint interval, fsync policy,

@@ -136,3 +136,21 @@ pub(crate) fn spans(n: usize) -> Vec<Span> {
         })
         .collect()
 }
+
+/// `span` with every string value (attributes and event attributes) ending in typographic
+/// quotes and a dash, as model output often does.
+pub(crate) fn with_non_ascii(span: &Span) -> Span {
+    fn edit(attrs: &mut [KeyValue]) {
+        for kv in attrs {
+            if let AnyValue::String(s) = &mut kv.value {
+                s.push_str(" \u{2014} \u{201c}done\u{201d}");
+            }
+        }
+    }
+    let mut span = span.clone();
+    edit(&mut span.attributes);
+    for event in &mut span.events {
+        edit(&mut event.attributes);
+    }
+    span
+}
