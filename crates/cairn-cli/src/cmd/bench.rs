@@ -108,6 +108,11 @@ struct IngestArgs {
     /// Spans per trace.
     #[arg(long, default_value_t = 16)]
     spans_per_trace: usize,
+    /// Traces in progress at once: each span belongs to one of N open traces, picked at random,
+    /// so a trace's spans spread over many requests, as when many agent runs share one exporter
+    /// (1: a trace's spans are consecutive).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    interleave: u32,
     /// How long to send: seconds (`30`) or a duration (`1m`, `500ms`).
     #[arg(long, default_value = "10", value_parser = parse_duration)]
     duration: Duration,
@@ -302,69 +307,96 @@ fn sentence(rng: &mut StdRng, multilingual: bool, words: usize) -> String {
     out
 }
 
+/// A trace being generated: what its next span needs.
+#[derive(Debug, Clone, Copy)]
+struct OpenTrace {
+    /// Spans of this trace emitted so far (0: the next span starts a new trace in this slot).
+    in_trace: usize,
+    trace_id: [u8; 16],
+    root_span: [u8; 8],
+    agent: &'static str,
+    start: u64,
+}
+
 /// Generates a continuous stream of spans grouped in traces.
 struct Generator {
     rng: StdRng,
     payload: Payload,
     spans_per_trace: usize,
-    /// Spans of the current trace emitted so far.
-    in_trace: usize,
-    trace_id: [u8; 16],
-    root_span: [u8; 8],
-    agent: &'static str,
+    /// The traces in progress; each span goes to one of them, picked at random.
+    open: Vec<OpenTrace>,
     next_span: u64,
-    /// Start of the current trace: one hour ago for the first, then 10 ms later for each next
+    /// Traces started so far.
+    traces: u64,
+    /// Start of the newest trace: one hour ago for the first, then 10 ms later for each next
     /// one, so traces start in the order they are generated, as live traffic does.
-    trace_start: u64,
+    clock: u64,
 }
 
 impl Generator {
-    fn new(seed: u64, payload: Payload, spans_per_trace: usize) -> Self {
+    /// `interleave` traces are in progress at once (at least 1).
+    fn new(seed: u64, payload: Payload, spans_per_trace: usize, interleave: usize) -> Self {
         let base_nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64)
             .saturating_sub(3_600_000_000_000);
-        Self {
-            rng: StdRng::seed_from_u64(seed),
-            payload,
-            spans_per_trace: spans_per_trace.max(1),
+        let idle = OpenTrace {
             in_trace: 0,
             trace_id: [0; 16],
             root_span: [0; 8],
             agent: AGENTS[0],
+            start: base_nanos,
+        };
+        Self {
+            rng: StdRng::seed_from_u64(seed),
+            payload,
+            spans_per_trace: spans_per_trace.max(1),
+            open: vec![idle; interleave.max(1)],
             next_span: 1,
-            trace_start: base_nanos,
+            traces: 0,
+            clock: base_nanos,
         }
     }
 
-    /// Ends the current trace so the next span starts a new one.
+    /// Ends every trace in progress so the next span starts a new one.
     fn end_trace(&mut self) {
-        self.in_trace = 0;
+        for t in &mut self.open {
+            t.in_trace = 0;
+        }
     }
 
     fn next_span(&mut self) -> Span {
-        if self.in_trace == 0 {
-            if self.next_span > 1 {
-                self.trace_start += 10_000_000;
+        let slot = if self.open.len() > 1 {
+            self.rng.gen_range(0..self.open.len())
+        } else {
+            0
+        };
+        let mut trace = self.open[slot];
+        if trace.in_trace == 0 {
+            if self.traces > 0 {
+                self.clock += 10_000_000;
             }
-            self.rng.fill(&mut self.trace_id);
-            self.agent = AGENTS[self.rng.gen_range(0..AGENTS.len())];
+            self.traces += 1;
+            self.rng.fill(&mut trace.trace_id);
+            trace.agent = AGENTS[self.rng.gen_range(0..AGENTS.len())];
+            trace.start = self.clock;
         }
-        let index = self.in_trace;
-        self.in_trace = (self.in_trace + 1) % self.spans_per_trace;
+        let index = trace.in_trace;
+        trace.in_trace = (trace.in_trace + 1) % self.spans_per_trace;
         let span_id = self.next_span.to_be_bytes();
         self.next_span += 1;
         if index == 0 {
-            self.root_span = span_id;
+            trace.root_span = span_id;
         }
-        let start = self.trace_start + (index as u64) * 1_000_000;
+        self.open[slot] = trace;
+        let start = trace.start + (index as u64) * 1_000_000;
         let mut span = Span {
-            trace_id: self.trace_id.to_vec(),
+            trace_id: trace.trace_id.to_vec(),
             span_id: span_id.to_vec(),
             parent_span_id: if index == 0 {
                 Vec::new()
             } else {
-                self.root_span.to_vec()
+                trace.root_span.to_vec()
             },
             kind: 1,
             start_time_unix_nano: start,
@@ -383,11 +415,11 @@ impl Generator {
                 ];
             }
             (Payload::Realistic | Payload::Multilingual, 0) => {
-                span.name = format!("invoke_agent {}", self.agent);
+                span.name = format!("invoke_agent {}", trace.agent);
                 span.kind = 2;
                 span.attributes = vec![
                     s("gen_ai.operation.name", "invoke_agent"),
-                    s("gen_ai.agent.name", self.agent),
+                    s("gen_ai.agent.name", trace.agent),
                     s("gen_ai.agent.id", format!("agent-{}", rng.gen_range(0..50))),
                     s(
                         "gen_ai.conversation.id",
@@ -436,7 +468,7 @@ impl Generator {
                         ),
                         s("gen_ai.input.messages", input.to_string()),
                         s("gen_ai.output.messages", output.to_string()),
-                        s("gen_ai.agent.name", self.agent),
+                        s("gen_ai.agent.name", trace.agent),
                     ];
                 }
                 3..=4 => {
@@ -445,7 +477,7 @@ impl Generator {
                         s("cairn.kind", "reasoning"),
                         i("cairn.reasoning.step", index as i64),
                         s("cairn.reasoning.content", sentence(rng, multilingual, 60)),
-                        s("gen_ai.agent.name", self.agent),
+                        s("gen_ai.agent.name", trace.agent),
                     ];
                 }
                 5..=8 => {
@@ -463,7 +495,7 @@ impl Generator {
                         ),
                         s("gen_ai.tool.call.arguments", args.to_string()),
                         s("gen_ai.tool.call.result", result.to_string()),
-                        s("gen_ai.agent.name", self.agent),
+                        s("gen_ai.agent.name", trace.agent),
                     ];
                     if rng.gen_range(0..20) == 0 {
                         span.status = Some(Status {
@@ -491,7 +523,7 @@ impl Generator {
                             any_value::Value::DoubleValue(rng.gen_range(0.5..1.0)),
                         ),
                         s("cairn.decision.rationale", sentence(rng, multilingual, 25)),
-                        s("gen_ai.agent.name", self.agent),
+                        s("gen_ai.agent.name", trace.agent),
                     ];
                 }
             },
@@ -685,20 +717,23 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+#[allow(clippy::too_many_arguments)] // the generator's shape, spelled out at each call
 fn templates(
     seed: u64,
     payload: Payload,
     batch: usize,
     spans_per_trace: usize,
+    interleave: usize,
     distinct: usize,
     encoding: IdEncoding,
 ) -> Vec<Template> {
-    let mut generator = Generator::new(seed, payload, spans_per_trace);
+    let mut generator = Generator::new(seed, payload, spans_per_trace, interleave);
     let mut out = Vec::with_capacity(distinct);
     for n in 0..distinct {
         let mut spans = Vec::with_capacity(batch);
         for k in 0..batch {
-            // The stream ends on a trace boundary so a trace never spans two rounds.
+            // The stream ends on a trace boundary so a trace never spans two rounds (with
+            // `interleave`, the traces still open there are cut short).
             if n + 1 == distinct && k + 1 == batch {
                 let span = generator.next_span();
                 generator.end_trace();
@@ -875,6 +910,7 @@ fn run_ingest(args: IngestArgs) -> anyhow::Result<ExitCode> {
         args.payload,
         args.batch,
         args.spans_per_trace,
+        args.interleave as usize,
         args.distinct,
         encoding,
     );
@@ -919,6 +955,7 @@ fn run_ingest(args: IngestArgs) -> anyhow::Result<ExitCode> {
         "clients": args.clients,
         "batch": args.batch,
         "spans_per_trace": args.spans_per_trace,
+        "interleave": args.interleave,
         "duration_secs": secs,
         "requests": total.requests,
         "spans": total.spans,
@@ -1395,7 +1432,7 @@ fn run_query(args: QueryArgs) -> anyhow::Result<ExitCode> {
         let batch = 512usize;
         let spans_total = args.traces * args.spans_per_trace;
         let requests = spans_total.div_ceil(batch);
-        let mut generator = Generator::new(args.seed, Payload::Realistic, args.spans_per_trace);
+        let mut generator = Generator::new(args.seed, Payload::Realistic, args.spans_per_trace, 1);
         let nonce: u64 = rand::random();
         let mut seen = HashSet::new();
         let started = Instant::now();
@@ -1518,10 +1555,45 @@ fn run_query(args: QueryArgs) -> anyhow::Result<ExitCode> {
 mod tests {
     use super::*;
 
+    /// With `interleave`, spans of several traces alternate; each trace still has one root,
+    /// which comes first, every other span is its child, and no trace exceeds its length.
+    #[test]
+    fn interleaved_traces_stay_whole() {
+        let mut generator = Generator::new(5, Payload::Realistic, 6, 8);
+        let spans: Vec<Span> = (0..600).map(|_| generator.next_span()).collect();
+        let mut traces: std::collections::HashMap<Vec<u8>, Vec<&Span>> = Default::default();
+        for span in &spans {
+            traces.entry(span.trace_id.clone()).or_default().push(span);
+        }
+        let switches = spans
+            .windows(2)
+            .filter(|w| w[0].trace_id != w[1].trace_id)
+            .count();
+        assert!(
+            switches > 400,
+            "spans of traces did not alternate: {switches}"
+        );
+        assert!(traces.len() >= 600 / 6, "{} traces", traces.len());
+        for spans in traces.values() {
+            assert!(spans.len() <= 6);
+            assert!(spans[0].parent_span_id.is_empty(), "the root comes first");
+            for child in &spans[1..] {
+                assert_eq!(child.parent_span_id, spans[0].span_id);
+                assert!(child.start_time_unix_nano > spans[0].start_time_unix_nano);
+            }
+        }
+        // Without interleaving a trace's spans are consecutive.
+        let mut generator = Generator::new(5, Payload::Realistic, 6, 1);
+        let spans: Vec<Span> = (0..60).map(|_| generator.next_span()).collect();
+        for (k, w) in spans.windows(2).enumerate() {
+            assert_eq!(w[0].trace_id == w[1].trace_id, (k + 1) % 6 != 0, "at {k}");
+        }
+    }
+
     #[test]
     fn templates_patch_every_trace_id_consistently() {
         for encoding in [IdEncoding::Raw, IdEncoding::Hex] {
-            let ts = templates(7, Payload::Realistic, 64, 10, 3, encoding);
+            let ts = templates(7, Payload::Realistic, 64, 10, 1, 3, encoding);
             let spans: u64 = ts.iter().map(|t| t.spans).sum();
             assert_eq!(spans, 192);
             for t in &ts {
@@ -1551,8 +1623,8 @@ mod tests {
 
     #[test]
     fn json_body_decodes_like_the_protobuf_one() {
-        let ts_proto = templates(3, Payload::Realistic, 20, 5, 1, IdEncoding::Raw);
-        let ts_json = templates(3, Payload::Realistic, 20, 5, 1, IdEncoding::Hex);
+        let ts_proto = templates(3, Payload::Realistic, 20, 5, 1, 1, IdEncoding::Raw);
+        let ts_json = templates(3, Payload::Realistic, 20, 5, 1, 1, IdEncoding::Hex);
         let limits = cairn_model::Limits::default();
         let a = cairn_model::otlp::decode_traces(
             &ts_proto[0].body,
