@@ -20,6 +20,7 @@
 #              acknowledged once written, not once fsynced) and cairn-noredact (ingest-time
 #              redaction turned off), to see what those two cost
 #   CLIENTS [8]  BATCH [512]  DURATION [15]  PAYLOAD [realistic]  RATE [0 = as fast as answered]
+#   INTERLEAVE [unset = the client's default, 1]: traces in progress at once (bench ingest --interleave)
 #   ROTEL_VERSION [0.0.1a15]  CATCHUP [1]  CATCHUP_TIMEOUT [300] (seconds)
 #   KEEP_JSON  a directory to keep each run's bench JSON and metrics in
 set -euo pipefail
@@ -143,7 +144,8 @@ for proto in $PROTOCOLS; do
     echo "run $run: $server, $proto, ${DURATION}s ..." >&2
     /usr/bin/time -f '%U %S' -o "$dir/client.time" \
       "$CLIENT" bench ingest --protocol "$proto" --endpoint "$endpoint" --clients "$CLIENTS" \
-      --batch "$BATCH" --duration "$DURATION" --payload "$PAYLOAD" --rate "$RATE" --json \
+      --batch "$BATCH" --duration "$DURATION" --payload "$PAYLOAD" --rate "$RATE" \
+      ${INTERLEAVE:+--interleave "$INTERLEAVE"} --json \
       >"$WORK/$run-$server-$proto.json"
     cpu1=$(cpu_secs "$SERVER_PID")
     idx1=$(thread_cpu_secs "$SERVER_PID" cairn-indexer)

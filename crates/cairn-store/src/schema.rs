@@ -326,13 +326,70 @@ CREATE VIRTUAL TABLE search USING fts5 (
 INSERT INTO search (search, rank) VALUES ('automerge', 8);
 ";
 
+/// Schema version 5: `traces` is a rowid table keyed by `trace_no` (`INTEGER PRIMARY KEY`),
+/// with a unique index on (`trace_id`, `project`), instead of a `WITHOUT ROWID` table keyed by
+/// (`trace_id`, `project`).
+///
+/// Why: a trace's summary row is rewritten by every batch that holds one of its spans. Keyed by
+/// the random trace id, each rewrite dirtied a random page of the whole table (≈100 summaries
+/// per 16 KiB page), so when many traces are in progress at once (many agent runs behind one
+/// exporter: `cairn bench ingest --interleave`) almost every span rewrote a page of its own.
+/// Keyed by `trace_no`, the summaries of live traces sit together at the table's tail; the
+/// random key is only in the narrow (`trace_id`, `project`) index, which changes when a trace
+/// is created, not when it is updated. In place: the rows are copied, no reindex.
+const V5: &str = r"
+CREATE TABLE traces_v5 (
+    trace_no           INTEGER PRIMARY KEY,
+    trace_id           BLOB NOT NULL,
+    project            TEXT NOT NULL,
+    start_ns           INTEGER NOT NULL,
+    end_ns             INTEGER NOT NULL,
+    span_count         INTEGER NOT NULL,
+    error_count        INTEGER NOT NULL,
+    tool_call_count    INTEGER NOT NULL,
+    llm_input_tokens   INTEGER NOT NULL,
+    llm_output_tokens  INTEGER NOT NULL,
+    llm_usage_spans    INTEGER NOT NULL,
+    other_input_tokens INTEGER NOT NULL,
+    other_output_tokens INTEGER NOT NULL,
+    root_name          TEXT NOT NULL,
+    root_has_parent    INTEGER NOT NULL,
+    root_start         INTEGER NOT NULL,
+    root_ledger        INTEGER NOT NULL,
+    agent              TEXT,
+    agent_start        INTEGER,
+    agent_ledger       INTEGER,
+    duration_ns   INTEGER GENERATED ALWAYS AS (end_ns - start_ns) VIRTUAL,
+    input_tokens  INTEGER GENERATED ALWAYS AS
+        (CASE WHEN llm_usage_spans > 0 THEN llm_input_tokens ELSE other_input_tokens END) VIRTUAL,
+    output_tokens INTEGER GENERATED ALWAYS AS
+        (CASE WHEN llm_usage_spans > 0 THEN llm_output_tokens ELSE other_output_tokens END) VIRTUAL
+);
+INSERT INTO traces_v5 (trace_no, trace_id, project, start_ns, end_ns, span_count, error_count,
+    tool_call_count, llm_input_tokens, llm_output_tokens, llm_usage_spans, other_input_tokens,
+    other_output_tokens, root_name, root_has_parent, root_start, root_ledger, agent, agent_start,
+    agent_ledger)
+SELECT trace_no, trace_id, project, start_ns, end_ns, span_count, error_count,
+    tool_call_count, llm_input_tokens, llm_output_tokens, llm_usage_spans, other_input_tokens,
+    other_output_tokens, root_name, root_has_parent, root_start, root_ledger, agent, agent_start,
+    agent_ledger
+FROM traces ORDER BY trace_no;
+DROP TABLE traces;
+ALTER TABLE traces_v5 RENAME TO traces;
+CREATE UNIQUE INDEX traces_by_id ON traces (trace_id, project);
+CREATE INDEX traces_by_start ON traces (start_ns DESC, trace_id DESC);
+CREATE INDEX traces_by_project ON traces (project, start_ns DESC, trace_id DESC);
+CREATE INDEX traces_by_end ON traces (end_ns);
+CREATE INDEX traces_by_agent ON traces (agent, start_ns) WHERE agent IS NOT NULL;
+";
+
 /// `MIGRATIONS[v]` upgrades a database at `user_version` `v` to `v + 1`.
 ///
 /// Rules for adding a version: append a script, never edit a released one. A script may alter
 /// tables in place; when a change needs data the index never stored, the script can instead drop
 /// the derived tables and delete the `cursor` row, and the collector then rebuilds the index from
 /// the ledger (the index holds nothing the ledger does not).
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The schema version this build writes.
 #[allow(clippy::cast_possible_wrap)] // a handful of migrations
@@ -521,6 +578,111 @@ mod tests {
         // Version 2 could not fill its tables in place: the collector rebuilds from 0.
         assert_eq!(store.cursor().expect("cursor"), 0);
         assert_eq!(automerge(&store), Some(8));
+    }
+
+    /// Version 5 re-keys `traces` by `trace_no` in place: the rows, the cursor and the other
+    /// tables stay, and a later batch updates a migrated summary.
+    #[test]
+    fn version_4_upgrades_in_place() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = old_database(dir.path(), 4);
+        let conn = Connection::open(&path).expect("open");
+        let trace = [7u8; 16];
+        conn.execute(
+            "INSERT INTO traces (trace_id, project, trace_no, start_ns, end_ns, span_count, \
+             error_count, tool_call_count, llm_input_tokens, llm_output_tokens, llm_usage_spans, \
+             other_input_tokens, other_output_tokens, root_name, root_has_parent, root_start, \
+             root_ledger, agent, agent_start, agent_ledger) \
+             VALUES (?1, 'default', 3, 100, 200, 2, 1, 0, 10, 20, 1, 0, 0, 'run', 0, 100, 3, \
+             'planner', 100, 3), (?2, 'other', 9, 50, 60, 1, 0, 0, 0, 0, 0, 0, 0, 'x', 1, 50, 9, \
+             NULL, NULL, NULL)",
+            rusqlite::params![&trace[..], &[8u8; 16][..]],
+        )
+        .expect("v4 rows");
+        drop(conn);
+
+        let mut store = Store::open(&path).expect("upgrade");
+        assert_eq!(user_version(&store.conn).expect("version"), SCHEMA_VERSION);
+        assert_eq!(store.cursor().expect("cursor"), 42, "no reindex");
+        let rows: Vec<(i64, Vec<u8>, String, i64, i64, Option<String>)> = store
+            .conn
+            .prepare(
+                "SELECT trace_no, trace_id, project, span_count, duration_ns, agent \
+                 FROM traces ORDER BY rowid",
+            )
+            .expect("select")
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        assert_eq!(
+            rows,
+            [
+                (
+                    3,
+                    trace.to_vec(),
+                    "default".into(),
+                    2,
+                    100,
+                    Some("planner".into())
+                ),
+                (9, vec![8; 16], "other".into(), 1, 10, None),
+            ]
+        );
+        let rowid_is_trace_no: i64 = store
+            .conn
+            .query_row(
+                "SELECT count(*) FROM traces WHERE rowid = trace_no",
+                [],
+                |r| r.get(0),
+            )
+            .expect("rowid");
+        assert_eq!(rowid_is_trace_no, 2);
+        let duplicate = store.conn.execute(
+            "INSERT INTO traces (trace_no, trace_id, project, start_ns, end_ns, span_count, \
+             error_count, tool_call_count, llm_input_tokens, llm_output_tokens, llm_usage_spans, \
+             other_input_tokens, other_output_tokens, root_name, root_has_parent, root_start, \
+             root_ledger) VALUES (77, ?1, 'default', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, '', 0, 0, 0)",
+            [&trace[..]],
+        );
+        assert!(duplicate.is_err(), "(trace_id, project) stays unique");
+
+        // A later span of the migrated trace updates its summary.
+        let span = cairn_model::Span {
+            trace_id: cairn_model::TraceId(trace),
+            span_id: cairn_model::SpanId([1; 8]),
+            parent_span_id: Some(cairn_model::SpanId([2; 8])),
+            name: "step".into(),
+            start_unix_nano: 150,
+            end_unix_nano: 250,
+            ..cairn_model::Span::default()
+        };
+        store
+            .apply(&[(42, cairn_model::Record::Span(span))], 43)
+            .expect("apply");
+        let (count, end, root): (i64, i64, String) = store
+            .conn
+            .query_row(
+                "SELECT span_count, end_ns, root_name FROM traces WHERE trace_no = 3",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .expect("summary");
+        assert_eq!((count, end, root.as_str()), (3, 250, "run"));
+        let traces: i64 = store
+            .conn
+            .query_row("SELECT count(*) FROM traces", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(traces, 2);
     }
 
     #[test]

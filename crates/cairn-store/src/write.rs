@@ -130,6 +130,39 @@ const UPSERT_TRACE: &str = "INSERT INTO traces (trace_id, start_ns, end_ns, span
         (excluded.agent_start, excluded.agent_ledger) < (agent_start, agent_ledger)) \
         THEN excluded.agent_ledger ELSE agent_ledger END";
 
+/// [`UPSERT_TRACE`] for a trace whose summary row exists: the same parameters and `SET`
+/// expressions, the row found by its `trace_no` (`?20`, the rowid) instead of through the
+/// (`trace_id`, `project`) index and a conflict (`?1` and `?19` are not used).
+const UPDATE_TRACE: &str = "UPDATE traces SET \
+    start_ns = min(start_ns, ?2), \
+    end_ns = max(end_ns, ?3), \
+    span_count = span_count + ?4, \
+    error_count = error_count + ?5, \
+    tool_call_count = tool_call_count + ?6, \
+    llm_input_tokens = llm_input_tokens + ?7, \
+    llm_output_tokens = llm_output_tokens + ?8, \
+    llm_usage_spans = llm_usage_spans + ?9, \
+    other_input_tokens = other_input_tokens + ?10, \
+    other_output_tokens = other_output_tokens + ?11, \
+    root_name = CASE WHEN (?13, ?14, ?15) \
+        < (root_has_parent, root_start, root_ledger) THEN ?12 ELSE root_name END, \
+    root_has_parent = CASE WHEN (?13, ?14, \
+        ?15) < (root_has_parent, root_start, root_ledger) \
+        THEN ?13 ELSE root_has_parent END, \
+    root_start = CASE WHEN (?13, ?14, ?15) \
+        < (root_has_parent, root_start, root_ledger) THEN ?14 ELSE root_start END, \
+    root_ledger = CASE WHEN (?13, ?14, ?15) \
+        < (root_has_parent, root_start, root_ledger) THEN ?15 ELSE root_ledger END, \
+    agent = CASE WHEN ?16 IS NOT NULL AND (agent IS NULL OR \
+        (?17, ?18) < (agent_start, agent_ledger)) \
+        THEN ?16 ELSE agent END, \
+    agent_start = CASE WHEN ?16 IS NOT NULL AND (agent IS NULL OR \
+        (?17, ?18) < (agent_start, agent_ledger)) \
+        THEN ?17 ELSE agent_start END, \
+    agent_ledger = CASE WHEN ?16 IS NOT NULL AND (agent IS NULL OR \
+        (?17, ?18) < (agent_start, agent_ledger)) \
+        THEN ?18 ELSE agent_ledger END WHERE trace_no = ?20";
+
 /// Largest token count taken from one span. Larger (nonsensical) values are capped so that sums
 /// over billions of spans stay within SQLite's 64-bit integers; the raw attribute is kept intact.
 const MAX_TOKENS_PER_SPAN: u64 = 1 << 32;
@@ -168,6 +201,8 @@ fn keep_lower<K: Ord>(slot: &mut Option<Ranked<K>>, rank: K, value: &str) {
 struct TraceDelta {
     /// The trace's `trace_no` (stored, or the ledger index of its first span in this batch).
     trace_no: i64,
+    /// The trace had a summary row before this batch.
+    stored: bool,
     start: i64,
     end: i64,
     spans: i64,
@@ -313,7 +348,7 @@ pub(crate) fn apply_derived(
     // The `trace_no` of every trace this batch touches: looked up once per trace, or, for a
     // trace without a summary yet, the ledger index of its first span here (entries are
     // applied in ledger order, so that is the trace's first indexed span).
-    let mut trace_nos: HashMap<(TraceId, &str), i64> = HashMap::new();
+    let mut trace_nos: HashMap<(TraceId, &str), (i64, bool)> = HashMap::new();
     {
         let mut trace_no_of = tx.prepare_cached(TRACE_NO)?;
         let mut insert_span = tx.prepare_cached(INSERT_SPAN)?;
@@ -333,17 +368,17 @@ pub(crate) fn apply_derived(
                     let kind = span.agent_kind.as_str();
                     let project = extract::project(&span.resource);
                     let key = (span.trace_id, project);
-                    let trace_no = match trace_nos.get(&key) {
-                        Some(no) => *no,
+                    let (trace_no, stored) = match trace_nos.get(&key) {
+                        Some(found) => *found,
                         None => {
-                            let no = trace_no_of
+                            let found = trace_no_of
                                 .query_row(params![&span.trace_id.0[..], project], |row| {
                                     row.get::<_, i64>(0)
                                 })
                                 .optional()?
-                                .unwrap_or(ledger_index);
-                            trace_nos.insert(key, no);
-                            no
+                                .map_or((ledger_index, false), |no| (no, true));
+                            trace_nos.insert(key, found);
+                            found
                         }
                     };
                     let inserted = insert_span.execute(params![
@@ -376,6 +411,7 @@ pub(crate) fn apply_derived(
                         .entry(key)
                         .or_insert_with(|| TraceDelta {
                             trace_no,
+                            stored,
                             ..TraceDelta::default()
                         })
                         .add(ledger_index, span, facts, kind);
@@ -402,11 +438,21 @@ pub(crate) fn apply_derived(
     }
     {
         let mut upsert = tx.prepare_cached(UPSERT_TRACE)?;
+        let mut update = tx.prepare_cached(UPDATE_TRACE)?;
         let mut insert_facet = tx.prepare_cached(INSERT_FACET)?;
+        // In `trace_no` order: summaries and facets are keyed by it, so the writes walk each
+        // B-tree once from left to right instead of jumping between its pages.
+        let mut deltas: Vec<_> = deltas.into_iter().collect();
+        deltas.sort_unstable_by_key(|(_, delta)| delta.trace_no);
         for ((trace_id, project), delta) in &deltas {
             let root = delta.root.as_ref();
             let agent = delta.agent.as_ref();
-            upsert.execute(params![
+            let statement = if delta.stored {
+                &mut update
+            } else {
+                &mut upsert
+            };
+            statement.execute(params![
                 &trace_id.0[..],
                 delta.start,
                 delta.end,
