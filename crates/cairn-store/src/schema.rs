@@ -604,7 +604,9 @@ mod tests {
         let mut store = Store::open(&path).expect("upgrade");
         assert_eq!(user_version(&store.conn).expect("version"), SCHEMA_VERSION);
         assert_eq!(store.cursor().expect("cursor"), 42, "no reindex");
-        let rows: Vec<(i64, Vec<u8>, String, i64, i64, Option<String>)> = store
+        /// trace_no, trace_id, project, span_count, duration_ns, agent
+        type Row = (i64, Vec<u8>, String, i64, i64, Option<String>);
+        let rows: Vec<Row> = store
             .conn
             .prepare(
                 "SELECT trace_no, trace_id, project, span_count, duration_ns, agent \
