@@ -144,24 +144,21 @@ const UPDATE_TRACE: &str = "UPDATE traces SET \
     llm_usage_spans = llm_usage_spans + ?9, \
     other_input_tokens = other_input_tokens + ?10, \
     other_output_tokens = other_output_tokens + ?11, \
-    root_name = CASE WHEN (?13, ?14, ?15) \
-        < (root_has_parent, root_start, root_ledger) THEN ?12 ELSE root_name END, \
-    root_has_parent = CASE WHEN (?13, ?14, \
-        ?15) < (root_has_parent, root_start, root_ledger) \
+    root_name = CASE WHEN (?13, ?14, ?15) < (root_has_parent, root_start, root_ledger) \
+        THEN ?12 ELSE root_name END, \
+    root_has_parent = CASE WHEN (?13, ?14, ?15) < (root_has_parent, root_start, root_ledger) \
         THEN ?13 ELSE root_has_parent END, \
-    root_start = CASE WHEN (?13, ?14, ?15) \
-        < (root_has_parent, root_start, root_ledger) THEN ?14 ELSE root_start END, \
-    root_ledger = CASE WHEN (?13, ?14, ?15) \
-        < (root_has_parent, root_start, root_ledger) THEN ?15 ELSE root_ledger END, \
+    root_start = CASE WHEN (?13, ?14, ?15) < (root_has_parent, root_start, root_ledger) \
+        THEN ?14 ELSE root_start END, \
+    root_ledger = CASE WHEN (?13, ?14, ?15) < (root_has_parent, root_start, root_ledger) \
+        THEN ?15 ELSE root_ledger END, \
     agent = CASE WHEN ?16 IS NOT NULL AND (agent IS NULL OR \
-        (?17, ?18) < (agent_start, agent_ledger)) \
-        THEN ?16 ELSE agent END, \
+        (?17, ?18) < (agent_start, agent_ledger)) THEN ?16 ELSE agent END, \
     agent_start = CASE WHEN ?16 IS NOT NULL AND (agent IS NULL OR \
-        (?17, ?18) < (agent_start, agent_ledger)) \
-        THEN ?17 ELSE agent_start END, \
+        (?17, ?18) < (agent_start, agent_ledger)) THEN ?17 ELSE agent_start END, \
     agent_ledger = CASE WHEN ?16 IS NOT NULL AND (agent IS NULL OR \
-        (?17, ?18) < (agent_start, agent_ledger)) \
-        THEN ?18 ELSE agent_ledger END WHERE trace_no = ?20";
+        (?17, ?18) < (agent_start, agent_ledger)) THEN ?18 ELSE agent_ledger END \
+    WHERE trace_no = ?20";
 
 /// Largest token count taken from one span. Larger (nonsensical) values are capped so that sums
 /// over billions of spans stay within SQLite's 64-bit integers; the raw attribute is kept intact.
@@ -452,7 +449,7 @@ pub(crate) fn apply_derived(
             } else {
                 &mut upsert
             };
-            statement.execute(params![
+            let written = statement.execute(params![
                 &trace_id.0[..],
                 delta.start,
                 delta.end,
@@ -474,6 +471,14 @@ pub(crate) fn apply_derived(
                 project,
                 delta.trace_no,
             ])?;
+            // The summary was looked up in this transaction; an update that finds no row
+            // would drop the batch's counts without a word.
+            if written != 1 {
+                return Err(StoreError::Corrupt(format!(
+                    "trace summary {} not written ({written} rows)",
+                    delta.trace_no
+                )));
+            }
             for (facet, value) in &delta.facets {
                 insert_facet.execute(params![*facet as u8, value, delta.trace_no])?;
             }
