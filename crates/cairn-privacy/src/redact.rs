@@ -33,6 +33,11 @@
 //! are formatted only when a rule fires, and each rule's replacement is built once. The
 //! multi-pattern regex keeps one search cache per thread (the collector's workers share one
 //! `Redactor`); see `Candidates` below.
+//!
+//! The built-in patterns are ASCII-only (`(?-u)`), so that pass stays in the lazy DFA on any
+//! text; a Unicode word boundary would send every string holding a non-ASCII character to a
+//! slower engine (see `builtin`). Custom rules that cannot run in the lazy DFA are named by
+//! [`Redactor::slow_rules`].
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -244,7 +249,8 @@ pub struct Redactor {
 /// a much slower engine, and model output is full of typographic quotes and dashes. Measured
 /// (`cargo bench -p cairn-privacy --bench redact`, a realistic span whose strings end in
 /// `— “done”`): 334 µs per span with Unicode boundaries, 5.1 µs with ASCII ones (4.8 µs for the
-/// same spans in pure ASCII). The test `builtin_patterns_run_in_the_lazy_dfa_on_any_text` holds this.
+/// same spans in pure ASCII). The test `builtin_patterns_run_in_the_lazy_dfa_on_any_text` holds
+/// this.
 fn builtin(name: &str) -> Option<(&'static str, Check)> {
     Some(match name {
         "api_key" => (r"(?-u)\bsk-[A-Za-z0-9_-]{20,}", Check::None),
