@@ -91,48 +91,21 @@ const TRACE_NO: &str = "SELECT trace_no FROM traces WHERE trace_id = ?1 AND proj
 const SET_META: &str = "INSERT INTO meta (key, value) VALUES (?1, ?2) \
     ON CONFLICT (key) DO UPDATE SET value = excluded.value";
 
-/// Merges a batch's per-trace delta into the stored summary. Unqualified columns in `DO UPDATE`
-/// are the stored row; every `SET` expression sees the stored values from before the update.
-/// The root is the span ranked lowest by (has a parent, start, ledger index); the agent is the
-/// agent name of the span ranked lowest by (start, ledger index) among spans that name one.
-const UPSERT_TRACE: &str = "INSERT INTO traces (trace_id, start_ns, end_ns, span_count, \
+/// Creates the summary of a trace this batch is the first to touch (its `trace_no` lookup found
+/// no row, and this connection is the only writer, so nothing can conflict).
+const INSERT_TRACE: &str = "INSERT INTO traces (trace_id, start_ns, end_ns, span_count, \
     error_count, tool_call_count, llm_input_tokens, llm_output_tokens, llm_usage_spans, \
     other_input_tokens, other_output_tokens, root_name, root_has_parent, root_start, root_ledger, \
     agent, agent_start, agent_ledger, project, trace_no) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, \
-    ?20) ON CONFLICT (trace_id, project) DO UPDATE SET \
-    start_ns = min(start_ns, excluded.start_ns), \
-    end_ns = max(end_ns, excluded.end_ns), \
-    span_count = span_count + excluded.span_count, \
-    error_count = error_count + excluded.error_count, \
-    tool_call_count = tool_call_count + excluded.tool_call_count, \
-    llm_input_tokens = llm_input_tokens + excluded.llm_input_tokens, \
-    llm_output_tokens = llm_output_tokens + excluded.llm_output_tokens, \
-    llm_usage_spans = llm_usage_spans + excluded.llm_usage_spans, \
-    other_input_tokens = other_input_tokens + excluded.other_input_tokens, \
-    other_output_tokens = other_output_tokens + excluded.other_output_tokens, \
-    root_name = CASE WHEN (excluded.root_has_parent, excluded.root_start, excluded.root_ledger) \
-        < (root_has_parent, root_start, root_ledger) THEN excluded.root_name ELSE root_name END, \
-    root_has_parent = CASE WHEN (excluded.root_has_parent, excluded.root_start, \
-        excluded.root_ledger) < (root_has_parent, root_start, root_ledger) \
-        THEN excluded.root_has_parent ELSE root_has_parent END, \
-    root_start = CASE WHEN (excluded.root_has_parent, excluded.root_start, excluded.root_ledger) \
-        < (root_has_parent, root_start, root_ledger) THEN excluded.root_start ELSE root_start END, \
-    root_ledger = CASE WHEN (excluded.root_has_parent, excluded.root_start, excluded.root_ledger) \
-        < (root_has_parent, root_start, root_ledger) THEN excluded.root_ledger ELSE root_ledger END, \
-    agent = CASE WHEN excluded.agent IS NOT NULL AND (agent IS NULL OR \
-        (excluded.agent_start, excluded.agent_ledger) < (agent_start, agent_ledger)) \
-        THEN excluded.agent ELSE agent END, \
-    agent_start = CASE WHEN excluded.agent IS NOT NULL AND (agent IS NULL OR \
-        (excluded.agent_start, excluded.agent_ledger) < (agent_start, agent_ledger)) \
-        THEN excluded.agent_start ELSE agent_start END, \
-    agent_ledger = CASE WHEN excluded.agent IS NOT NULL AND (agent IS NULL OR \
-        (excluded.agent_start, excluded.agent_ledger) < (agent_start, agent_ledger)) \
-        THEN excluded.agent_ledger ELSE agent_ledger END";
+    ?20)";
 
-/// [`UPSERT_TRACE`] for a trace whose summary row exists: the same parameters and `SET`
-/// expressions, the row found by its `trace_no` (`?20`, the rowid) instead of through the
-/// (`trace_id`, `project`) index and a conflict (`?1` and `?19` are not used).
+/// Merges a batch's per-trace delta into the stored summary of trace `?20` (its rowid), with
+/// the parameters of [`INSERT_TRACE`] (`?1` and `?19`, the trace id and project, are not used).
+/// Unqualified columns are the stored row; every `SET` expression sees the stored values from
+/// before the update. The root is the span ranked lowest by (has a parent, start, ledger index);
+/// the agent is the agent name of the span ranked lowest by (start, ledger index) among spans
+/// that name one.
 const UPDATE_TRACE: &str = "UPDATE traces SET \
     start_ns = min(start_ns, ?2), \
     end_ns = max(end_ns, ?3), \
@@ -434,7 +407,7 @@ pub(crate) fn apply_derived(
         }
     }
     {
-        let mut upsert = tx.prepare_cached(UPSERT_TRACE)?;
+        let mut insert = tx.prepare_cached(INSERT_TRACE)?;
         let mut update = tx.prepare_cached(UPDATE_TRACE)?;
         let mut insert_facet = tx.prepare_cached(INSERT_FACET)?;
         // In `trace_no` order: summaries and facets are keyed by it, so the writes walk each
@@ -447,7 +420,7 @@ pub(crate) fn apply_derived(
             let statement = if delta.stored {
                 &mut update
             } else {
-                &mut upsert
+                &mut insert
             };
             let written = statement.execute(params![
                 &trace_id.0[..],
