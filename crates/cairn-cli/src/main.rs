@@ -9,9 +9,10 @@ mod cmd;
 
 /// jemalloc instead of the system allocator: the index's reader thread builds and drops tens of
 /// allocations per span, and glibc's malloc/free were ≈44% of its time. Measured side by side
-/// (`docs/performance.md`, "Allocator"): the same index rebuild needed 14.5% less CPU, and under
-/// full ingest load the server used 12–17% less CPU per span with a lower peak RSS. mimalloc was
-/// as fast but peaked at 400–415 MiB against 236 MiB. Not on MSVC, which jemalloc does not build on.
+/// (`docs/performance.md`, "jemalloc as the binary's allocator"): the same index rebuild needed
+/// 14.5% less CPU, and under full ingest load the server used 12–17% less CPU per span with a
+/// lower peak RSS. mimalloc was as fast but peaked at 400–415 MiB against 236 MiB. Not on MSVC,
+/// which jemalloc does not build on.
 #[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

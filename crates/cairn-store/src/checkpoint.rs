@@ -11,9 +11,9 @@
 //! the writer has committed, at most every [`INTERVAL`]. A passive checkpoint never waits for
 //! (or blocks) the writer or the readers: it copies the frames it can and leaves the rest for
 //! the next round. The writer keeps SQLite's automatic checkpoint as a backstop at
-//! [`BACKSTOP_BYTES`], so the WAL stays bounded even if the thread falls behind or stops. Durability is unchanged: commits are as durable
-//! as before (`synchronous = NORMAL`), and a checkpoint still syncs the WAL before copying and
-//! the database file after.
+//! [`BACKSTOP_BYTES`], so the WAL stays bounded even if the thread falls behind or stops.
+//! Durability is unchanged: commits are as durable as before (`synchronous = NORMAL`), and a
+//! checkpoint still syncs the WAL before copying and the database file after.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
