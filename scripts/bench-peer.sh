@@ -182,6 +182,7 @@ print(json.dumps({"server": "$server", "protocol": "$proto", "bench": b,
     "ledger_entries": $ledger, "indexed_at_end": $indexed_at_end,
     "catchup_secs": $catchup_secs,
     "cpu_secs_with_index": None if "$cpu_catchup" == "None" else $cpu_catchup - $cpu0,
+    "catchup_cpu_secs": None if "$cpu_catchup" == "None" else $cpu_catchup - $cpu1,
     "hwm_kib_with_index": None if "$hwm_catchup" == "None" else $hwm_catchup}))
 EOF
     rm -rf "$dir"
@@ -208,8 +209,12 @@ for r in rows:
     if r["ledger_entries"] is not None:
         idx = f'{r["indexed_at_end"]:,} of {r["ledger_entries"]:,}'
         if r.get("cpu_secs_with_index"):
-            idx += (f'; all after {r["catchup_secs"]} s more: {b["spans"] / r["cpu_secs_with_index"]:,.0f} '
-                    f'spans per CPU-s with the index, peak RSS {r["hwm_kib_with_index"] / 1024:.0f} MiB')
+            secs = b["duration_secs"] + r["catchup_secs"]
+            cores = r["catchup_cpu_secs"] / r["catchup_secs"] if r["catchup_secs"] > 0 else float("nan")
+            idx += (f'; all after {r["catchup_secs"]} s more: {r["ledger_entries"] / secs:,.0f} spans/s '
+                    f'durable and indexed, {b["spans"] / r["cpu_secs_with_index"]:,.0f} '
+                    f'spans per CPU-s with the index, {cores:.2f} cores busy during the catch-up, '
+                    f'peak RSS {r["hwm_kib_with_index"] / 1024:.0f} MiB')
     print(f'| {r["server"]} | {r["protocol"]} | {b["spans_per_sec"]:,.0f} | {b["mb_per_sec"]:.1f} | '
           f'{b["latency_p50_ms"]:.0f} / {b["latency_p99_ms"]:.0f} | {b["errors"]} | {cpu_s} | '
           f'{per_cpu_s} | {r["hwm_kib"] / 1024:.0f} | {r["client_cpu_secs"]:.1f} | '
