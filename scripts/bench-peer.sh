@@ -7,7 +7,9 @@
 # reads the server's CPU time (utime + stime from /proc/<pid>/stat, before and after the run) and
 # peak RSS (VmHWM from /proc/<pid>/status). For Cairn it also reads /readyz at the end of the run
 # (how much of what was acknowledged the indexer had indexed by then) and, unless CATCHUP=0,
-# waits until the index has caught up and reports the CPU time of the whole ingest + index work.
+# waits until the index has caught up and reports the CPU time of the whole ingest + index work,
+# the durable-and-indexed rate (ledger entries / (run + catch-up)) and the cores the server kept
+# busy during the catch-up.
 #
 # Not part of any test command. Usage:
 #   cargo build --release -p cairn && scripts/bench-peer.sh
