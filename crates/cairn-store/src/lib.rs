@@ -5,12 +5,17 @@
 //! ledger from [`Store::cursor`] and calls [`Store::apply`] with batches of decoded entries.
 //!
 //! # Invariants
-//! - One writer ([`Store`]); any number of [`Reader`]s, each with its own read-only connection.
-//!   The database runs in WAL mode, so readers see the last committed `apply` and never block it.
-//! - `apply` is one transaction: the rows of a batch, the trace summaries, the full-text index
-//!   and the cursor commit together or not at all. `synchronous = NORMAL`: a power loss can undo
-//!   the last transactions, never corrupt the file; the cursor goes back with them and the
-//!   entries are indexed again from the ledger.
+//! - Two files: the index (`index.sqlite`) and, beside it, the full-text index
+//!   (`index-search.sqlite`, see the `search_file` module), each written by its own connection
+//!   so that a batch is written on two threads at once. One writer ([`Store`]); any number of
+//!   [`Reader`]s, each with its own read-only connection that attaches the search file. Both
+//!   files run in WAL mode, so readers see the last committed `apply` and never block it.
+//! - `apply` is one transaction in each file: the rows of a batch, the trace summaries and the
+//!   cursor commit together or not at all in the index, the search text and its own cursor in
+//!   the search file. [`Store::cursor`] is the lower of the two cursors, so a batch that only
+//!   one file committed is applied again (each file skips what it holds). `synchronous =
+//!   NORMAL`: a power loss can undo the last transactions, never corrupt a file; the cursors go
+//!   back with them and the entries are indexed again from the ledger.
 //! - Idempotent: a ledger index is a primary key, and a span is unique by (trace id, project,
 //!   span id), through the trace's `trace_no`.
 //!   Rows that already exist are ignored, and only newly inserted rows update summaries, facets
@@ -28,7 +33,7 @@
 //! [`Store::delete_before`] deletes old rows of some projects from the index; the ledger keeps
 //! everything and a reindex restores them.
 //!
-//! # Schema (version 5, `PRAGMA user_version`)
+//! # Schema (version 6, `PRAGMA user_version`)
 //! A new file is created with 16 KiB pages (an older one keeps the page size it was created
 //! with; both work). Integers are SQLite 64-bit; times are unix nanoseconds (saturating at `i64::MAX`, the year
 //! 2262), ids are raw bytes (`BLOB`); JSON columns hold text in `cairn_model`'s
@@ -41,7 +46,7 @@
 //! | `logs` | `ledger_index` | `project`, optional `trace_id`/`span_id`, times, severity, `event_name`, `body` (JSON), `attributes` (JSON object) |
 //! | `traces` | `trace_no` (the rowid), unique (`trace_id`, `project`) | `trace_no` (the ledger index of the first span indexed for the trace: fixed at creation, the same on every rebuild, and near the ledger's tail for live traces, so the keys below insert at the right edge of their B-trees instead of at random pages, and the summaries of live traces sit together at the table's tail); per-trace summary: first start, last end, span/error/tool-call counts, token sums (LLM spans with usage separately from others), root name and rank, agent name and rank; generated `duration_ns`, `input_tokens`, `output_tokens` |
 //! | `trace_facets` | (`facet`, `value`, `trace_no`) | the distinct agents (1), agent kinds (2), tools (3), models (4) and conversations (5) each trace mentions, for the list filters and the conversation grouping |
-//! | `search` | `rowid` = ledger index | contentless FTS5 (`unicode61`, diacritics folded, `contentless_delete`, `automerge` 8): columns `reasoning`, `tool_io`, `messages`, `errors` of a span or log record |
+//! | `search` (in the search file, attached as `fts`) | `rowid` = ledger index | contentless FTS5 (`unicode61`, diacritics folded, `contentless_delete`, `automerge` 8): columns `reasoning`, `tool_io`, `messages`, `errors` of a span or log record; the search file has its own `meta` (`cursor`) |
 //!
 //! Log records carrying trace and span ids are attached to that span at query time (the span may
 //! arrive later); the others of a trace are listed beside its spans; records without a trace id
@@ -66,6 +71,7 @@ mod ids;
 mod query;
 mod retention;
 mod schema;
+mod search_file;
 mod stats;
 mod write;
 
@@ -87,17 +93,39 @@ pub use query::{
 pub use retention::{ProjectSelection, RetentionReport};
 pub use stats::{GroupBy, GroupStats, StatsQuery, StatsReport};
 
+/// What the index derives from `batch`: per entry for the main file, and the search texts moved
+/// out of it for the search file.
+fn derive(batch: &[(u64, Record)]) -> (Vec<write::Derived>, search_file::Texts) {
+    let mut texts = Vec::new();
+    let derived = batch
+        .iter()
+        .map(|(index, record)| {
+            let mut derived = write::derive(record);
+            write::take_search_text(*index, &mut derived, &mut texts);
+            derived
+        })
+        .collect();
+    (derived, std::sync::Arc::new(texts))
+}
+
 /// The index writer. There must be one per database file; it is `Send` but not `Sync` (move it
 /// to the thread that tails the ledger).
 #[derive(Debug)]
 pub struct Store {
-    /// The writer connection (WAL, `synchronous = NORMAL`, prepared statements cached).
+    /// The writer connection (WAL, `synchronous = NORMAL`, prepared statements cached), with the
+    /// search file attached (erasure and retention reach both files in one transaction).
     conn: Connection,
+    /// The thread that writes the search file, on its own connection (see the `search_file`
+    /// module).
+    search: search_file::SearchWriter,
     /// Database file, for opening readers.
     path: PathBuf,
-    /// The background WAL checkpoints (see the `checkpoint` module); `None` when the thread
-    /// could not be started, and the writer then checkpoints as SQLite does by default.
-    checkpointer: Option<checkpoint::Checkpointer>,
+    /// The search file.
+    search_path: PathBuf,
+    /// The background WAL checkpoints of the two files (see the `checkpoint` module); `None`
+    /// when a thread could not be started, and that file's writer then checkpoints as SQLite
+    /// does by default.
+    checkpointers: [Option<checkpoint::Checkpointer>; 2],
 }
 
 /// A batch of decoded ledger entries with what the index derives from them already computed
@@ -105,7 +133,10 @@ pub struct Store {
 #[derive(Debug)]
 pub struct PreparedBatch {
     entries: Vec<(u64, Record)>,
+    /// What the main file stores of each entry (its search text moved out into `texts`).
     derived: Vec<write::Derived>,
+    /// The search text of the entries that have any, for the search file.
+    texts: search_file::Texts,
 }
 
 impl PreparedBatch {
@@ -126,31 +157,50 @@ impl PreparedBatch {
 }
 
 impl Store {
-    /// Opens or creates the index at `path` (the parent directory must exist), creating or
-    /// migrating the schema.
+    /// Opens or creates the index at `path` and its search file beside it (the parent directory
+    /// must exist), creating or migrating the schema.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let mut conn = Connection::open(path)?;
         schema::configure_writer(&conn)?;
         schema::migrate(&mut conn)?;
+        let (search, search_path) = search_file::open(path)?;
+        // After the migration: its scripts name the main file's old `search` table.
+        search_file::attach(&conn, &search_path)?;
+        let checkpointers = [
+            Self::checkpointer(&conn, path)?,
+            Self::checkpointer(&search, &search_path)?,
+        ];
+        let search = search_file::SearchWriter::start(search)?;
+        Ok(Store {
+            conn,
+            search,
+            path: path.to_owned(),
+            search_path,
+            checkpointers,
+        })
+    }
+
+    /// Starts the checkpoint thread of the file at `path`, whose writer is `conn`, and moves
+    /// the writer's own checkpoints to the backstop size.
+    fn checkpointer(
+        conn: &Connection,
+        path: &Path,
+    ) -> Result<Option<checkpoint::Checkpointer>, StoreError> {
         let checkpointer = checkpoint::Checkpointer::start(path).ok();
         if checkpointer.is_some() {
-            let page_size: i64 = conn.query_row("PRAGMA page_size", [], |row| row.get(0))?;
+            let page_size: i64 = conn.query_row("PRAGMA main.page_size", [], |row| row.get(0))?;
             conn.pragma_update(
-                None,
+                Some(rusqlite::DatabaseName::Main),
                 "wal_autocheckpoint",
                 checkpoint::BACKSTOP_BYTES / page_size.max(512),
             )?;
         }
-        Ok(Store {
-            conn,
-            path: path.to_owned(),
-            checkpointer,
-        })
+        Ok(checkpointer)
     }
 
-    /// Tells the checkpoint thread that the WAL has new frames.
+    /// Tells the checkpoint threads that the WALs have new frames.
     fn committed(&self) {
-        if let Some(checkpointer) = &self.checkpointer {
+        for checkpointer in self.checkpointers.iter().flatten() {
             checkpointer.shared().committed();
         }
     }
@@ -158,9 +208,11 @@ impl Store {
     /// WAL checkpoints of the background thread that failed so far (each is retried; SQLite's
     /// own checkpoint at a larger WAL size is the backstop).
     pub fn checkpoint_failures(&self) -> u64 {
-        self.checkpointer
-            .as_ref()
-            .map_or(0, |c| c.shared().failures())
+        self.checkpointers
+            .iter()
+            .flatten()
+            .map(|c| c.shared().failures())
+            .sum()
     }
 
     /// The database file.
@@ -169,46 +221,82 @@ impl Store {
     }
 
     /// The next ledger index to index: 0 on a fresh store, else the `next_cursor` of the last
-    /// successful [`Store::apply`].
+    /// successful [`Store::apply`]. The lower of the main file's and the search file's cursors
+    /// (see the `search_file` module): after a crash between their two commits, or with one of
+    /// the files deleted, the entries from there are applied again.
     pub fn cursor(&self) -> Result<u64, StoreError> {
-        Ok(query::meta(&self.conn, write::META_CURSOR)?.map_or(0, write::from_sql_int))
+        let main = query::meta(&self.conn, write::META_CURSOR)?.map_or(0, write::from_sql_int);
+        Ok(main.min(search_file::cursor(&self.conn)?))
     }
 
     /// Indexes `batch` (pairs of ledger index and decoded entry) and sets the cursor to
-    /// `next_cursor`, in one transaction. Entries already indexed are skipped, so a batch may be
-    /// replayed. Every index in the batch must be below `next_cursor`
-    /// ([`StoreError::EntryBeyondCursor`] otherwise, and nothing is written).
+    /// `next_cursor`. Entries already indexed are skipped, so a batch may be replayed. Every
+    /// index in the batch must be below `next_cursor` ([`StoreError::EntryBeyondCursor`]
+    /// otherwise, and nothing is written).
     pub fn apply(&mut self, batch: &[(u64, Record)], next_cursor: u64) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
-        write::apply(&tx, batch, next_cursor)?;
-        tx.commit()?;
-        self.committed();
-        Ok(())
+        let (derived, texts) = derive(batch);
+        self.write(batch, &derived, texts, next_cursor)
     }
 
     /// Derives everything the index stores of `entries` (filter columns, JSON text, search
     /// text) without touching the database. [`Store::apply_prepared`] then only writes; a
     /// pipeline prepares the next batch on another thread while this one is written.
     pub fn prepare(entries: Vec<(u64, Record)>) -> PreparedBatch {
-        let derived = entries
-            .iter()
-            .map(|(_, record)| write::derive(record))
-            .collect();
-        PreparedBatch { entries, derived }
+        let (derived, texts) = derive(&entries);
+        PreparedBatch {
+            entries,
+            derived,
+            texts,
+        }
     }
 
-    /// [`Store::apply`] for a batch made by [`Store::prepare`]: same transaction, same result.
+    /// [`Store::apply`] for a batch made by [`Store::prepare`]: same writes, same result.
     /// The batch is not consumed, so a failed apply can be retried with it.
     pub fn apply_prepared(
         &mut self,
         batch: &PreparedBatch,
         next_cursor: u64,
     ) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
-        write::apply_derived(&tx, &batch.entries, &batch.derived, next_cursor)?;
-        tx.commit()?;
+        self.write(
+            &batch.entries,
+            &batch.derived,
+            batch.texts.clone(),
+            next_cursor,
+        )
+    }
+
+    /// Writes a batch into both files at once: the search text into the search file on its
+    /// thread, everything else into the main file on this one, each in one transaction (see the
+    /// `search_file` module for why, and for what a failure between the two commits leaves).
+    /// The main file's transaction reports the spans it dropped as duplicates before it
+    /// commits, and the search file deletes their text before its own commit.
+    fn write(
+        &mut self,
+        batch: &[(u64, Record)],
+        derived: &[write::Derived],
+        texts: search_file::Texts,
+        next_cursor: u64,
+    ) -> Result<(), StoreError> {
+        if let Some((index, _)) = batch.iter().find(|(index, _)| *index >= next_cursor) {
+            return Err(StoreError::EntryBeyondCursor {
+                index: *index,
+                next_cursor,
+            });
+        }
+        let conn = &mut self.conn;
+        let (dropped_tx, dropped_rx) = std::sync::mpsc::sync_channel::<Vec<i64>>(1);
+        let result = self.search.run(texts, next_cursor, dropped_rx, move || {
+            let tx = conn.transaction()?;
+            let dropped = write::apply_derived(&tx, batch, derived, next_cursor)?;
+            // Sent before the commit, so that the two commits overlap; if this one then fails,
+            // the search file holds the same text a retry would write. When the main part fails
+            // before this, the sender is dropped unsent and the search part rolls back.
+            let _ = dropped_tx.send(dropped);
+            tx.commit()?;
+            Ok(())
+        });
         self.committed();
-        Ok(())
+        result
     }
 
     /// Deletes the index rows of the selected projects older than `cutoff_unix_nano` (whole
@@ -248,7 +336,12 @@ impl Store {
     /// Drops everything and recreates an empty index with cursor 0 (for rebuilding from the
     /// ledger). Readers opened before keep working and see the empty index.
     pub fn reset(&mut self) -> Result<(), StoreError> {
-        schema::reset(&mut self.conn)
+        // Detached while the migration scripts run: they name the main file's old `search`.
+        self.conn
+            .execute_batch(&format!("DETACH DATABASE {}", search_file::SCHEMA_NAME))?;
+        schema::reset(&mut self.conn)?;
+        search_file::attach(&self.conn, &self.search_path)?;
+        search_file::reset(&self.conn)
     }
 
     /// Opens a reader on this store's database.
@@ -264,6 +357,7 @@ impl Store {
         )?;
         schema::configure_reader(&conn)?;
         schema::check_version(&conn)?;
+        search_file::attach(&conn, &search_file::path_for(path))?;
         Ok(Reader { conn })
     }
 }
@@ -371,7 +465,10 @@ impl Reader {
     /// The indexed cursor and the time of the last apply.
     pub fn index_status(&self) -> Result<IndexStatus, StoreError> {
         let tx = self.conn.unchecked_transaction()?;
-        let cursor = query::meta(&tx, write::META_CURSOR)?.map_or(0, write::from_sql_int);
+        let main = query::meta(&tx, write::META_CURSOR)?.map_or(0, write::from_sql_int);
+        let search = query::meta_in(&tx, search_file::SCHEMA_NAME, write::META_CURSOR)?
+            .map_or(0, write::from_sql_int);
+        let cursor = main.min(search);
         let last = query::meta(&tx, write::META_LAST_APPLY)?.map(write::from_sql_int);
         tx.finish()?;
         Ok(IndexStatus {

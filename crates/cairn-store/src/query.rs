@@ -1205,10 +1205,18 @@ fn read_logs(
 
 /// Reads one `meta` value.
 pub(crate) fn meta(conn: &Connection, key: &str) -> Result<Option<i64>, StoreError> {
+    meta_in(conn, "main", key)
+}
+
+/// Reads one `meta` value of the attached database `schema`.
+pub(crate) fn meta_in(
+    conn: &Connection,
+    schema: &str,
+    key: &str,
+) -> Result<Option<i64>, StoreError> {
     Ok(conn
-        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| {
-            row.get(0)
-        })
+        .prepare_cached(&format!("SELECT value FROM {schema}.meta WHERE key = ?1"))?
+        .query_row([key], |row| row.get(0))
         .optional()?)
 }
 

@@ -383,19 +383,28 @@ CREATE INDEX traces_by_end ON traces (end_ns);
 CREATE INDEX traces_by_agent ON traces (agent, start_ns) WHERE agent IS NOT NULL;
 ";
 
+/// Schema version 6: the full-text index moves to a file of its own (see the `search_file`
+/// module), written by a second connection beside this one. The new file starts empty with its
+/// own cursor at 0, so the collector reads the ledger again from the start once: this file's
+/// rows are kept and ignored as already indexed while the search file is filled.
+const V6: &str = r"
+DROP TABLE IF EXISTS search;
+";
+
 /// `MIGRATIONS[v]` upgrades a database at `user_version` `v` to `v + 1`.
 ///
 /// Rules for adding a version: append a script, never edit a released one. A script may alter
 /// tables in place; when a change needs data the index never stored, the script can instead drop
 /// the derived tables and delete the `cursor` row, and the collector then rebuilds the index from
 /// the ledger (the index holds nothing the ledger does not).
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// The schema version this build writes.
 #[allow(clippy::cast_possible_wrap)] // a handful of migrations
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
-/// Tables (and the FTS table) that `reset` drops before recreating the schema.
+/// Tables that `reset` drops before recreating the schema (with `search`, which files before
+/// version 6 held).
 const TABLES: &[&str] = &["meta", "spans", "logs", "traces", "trace_facets", "search"];
 
 /// Page size of a new index file, in bytes (SQLite's default is 4,096).
@@ -603,7 +612,9 @@ mod tests {
 
         let mut store = Store::open(&path).expect("upgrade");
         assert_eq!(user_version(&store.conn).expect("version"), SCHEMA_VERSION);
-        assert_eq!(store.cursor().expect("cursor"), 42, "no reindex");
+        assert_eq!(main_cursor(&store), Some(42), "no reindex of the main file");
+        // Version 6 moves the full-text index to a new file, filled from the ledger's start.
+        assert_eq!(store.cursor().expect("cursor"), 0);
         /// trace_no, trace_id, project, span_count, duration_ns, agent
         type Row = (i64, Vec<u8>, String, i64, i64, Option<String>);
         let rows: Vec<Row> = store
@@ -720,6 +731,35 @@ mod tests {
         let store = Store::open(&path).expect("open old");
         assert_eq!(page_size(&store.conn), 4096);
         assert_eq!(backstop(&store.conn), (1 << 30) / 4096);
-        assert_eq!(store.cursor().expect("cursor"), 42);
+        assert_eq!(main_cursor(&store), Some(42));
+        // The search file is new, with the large pages and its own backstop.
+        let search = Connection::open(crate::search_file::path_for(&path)).expect("search file");
+        assert_eq!(page_size(&search), PAGE_SIZE);
+    }
+
+    fn main_cursor(store: &Store) -> Option<i64> {
+        crate::query::meta(&store.conn, crate::write::META_CURSOR).expect("meta")
+    }
+
+    /// Version 6 drops the main file's full-text table; the search file replaces it and is
+    /// filled from the start of the ledger, while the main file's rows and cursor stay.
+    #[test]
+    fn version_5_moves_the_full_text_index_to_its_own_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = old_database(dir.path(), 5);
+        let store = Store::open(&path).expect("upgrade");
+        let in_main: i64 = store
+            .conn
+            .query_row(
+                "SELECT count(*) FROM main.sqlite_schema WHERE name = 'search'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("schema");
+        assert_eq!(in_main, 0);
+        assert!(crate::search_file::path_for(&path).exists());
+        assert_eq!(main_cursor(&store), Some(42));
+        assert_eq!(store.cursor().expect("cursor"), 0);
+        assert_eq!(automerge(&store), Some(8));
     }
 }

@@ -1,8 +1,10 @@
-//! The write path: one `apply` = one transaction.
+//! The write path of the main index file: one `apply` = one transaction there (the full-text
+//! index is written beside it, into its own file, by `search_file`).
 //!
 //! Spans and logs are inserted with `INSERT OR IGNORE`. A row that already exists (same ledger
 //! index, or for spans the same trace and span id) changes nothing, and only rows that were
-//! actually inserted feed the FTS table, the facet table and the trace summaries. Summaries are
+//! actually inserted feed the facet table and the trace summaries; a span dropped as a duplicate
+//! is reported, so that the search file deletes its text again. Summaries are
 //! merged with commutative, order-independent rules (sums, min start, max end, and a total order
 //! for choosing the root and the agent), so any arrival order and any replay of the same entries
 //! leaves the same summary.
@@ -79,11 +81,11 @@ const INSERT_LOG: &str = "INSERT OR IGNORE INTO logs (ledger_index, trace_id, sp
     observed_ns, severity_number, severity_text, event_name, body, attributes, project) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 
-const INSERT_SEARCH: &str =
-    "INSERT INTO search (rowid, reasoning, tool_io, messages, errors) VALUES (?1, ?2, ?3, ?4, ?5)";
-
 const INSERT_FACET: &str =
     "INSERT OR IGNORE INTO trace_facets (facet, value, trace_no) VALUES (?1, ?2, ?3)";
+
+/// Whether a span row holds this ledger index.
+const SPAN_INDEXED: &str = "SELECT 1 FROM spans WHERE ledger_index = ?1";
 
 /// The `trace_no` of a trace that already has a summary row.
 const TRACE_NO: &str = "SELECT trace_no FROM traces WHERE trace_id = ?1 AND project = ?2";
@@ -290,30 +292,37 @@ pub(crate) fn derive(record: &Record) -> Derived {
     }
 }
 
-/// Applies a batch of ledger entries in one transaction and advances the cursor.
-pub(crate) fn apply(
-    tx: &Transaction<'_>,
-    batch: &[(u64, Record)],
-    next_cursor: u64,
-) -> Result<(), StoreError> {
-    let derived: Vec<Derived> = batch.iter().map(|(_, record)| derive(record)).collect();
-    apply_derived(tx, batch, &derived, next_cursor)
+/// Moves the search text out of `derived` (entry at ledger index `index`) into `texts`, for the
+/// search file (see `search_file`); records without any text add nothing.
+pub(crate) fn take_search_text(
+    index: u64,
+    derived: &mut Derived,
+    texts: &mut Vec<(u64, SearchText)>,
+) {
+    let text = match derived {
+        Derived::Span { facts, .. } => std::mem::take(&mut facts.text),
+        Derived::Log { text, .. } => std::mem::take(text),
+        Derived::Other => return,
+    };
+    if !text.is_empty() {
+        texts.push((index, text));
+    }
 }
 
-/// [`apply`] with `derived[i]` = [`derive`] of `batch[i]` computed beforehand.
+/// Applies the main file's part of a batch of ledger entries (everything but the full-text
+/// index, which `search_file` writes) in `tx` and advances its cursor; `derived[i]` is
+/// [`derive`] of `batch[i]`. Returns the ledger indexes of the spans it dropped as duplicates:
+/// the insert found a span with the same trace and span id at another ledger index (a span
+/// ignored because its own ledger index is already indexed, when a batch is applied again, is
+/// not dropped).
 pub(crate) fn apply_derived(
     tx: &Transaction<'_>,
     batch: &[(u64, Record)],
     derived: &[Derived],
     next_cursor: u64,
-) -> Result<(), StoreError> {
-    if let Some((index, _)) = batch.iter().find(|(index, _)| *index >= next_cursor) {
-        return Err(StoreError::EntryBeyondCursor {
-            index: *index,
-            next_cursor,
-        });
-    }
+) -> Result<Vec<i64>, StoreError> {
     debug_assert_eq!(batch.len(), derived.len());
+    let mut dropped = Vec::new();
     let mut deltas: HashMap<(TraceId, &str), TraceDelta> = HashMap::new();
     // The `trace_no` of every trace this batch touches: looked up once per trace, or, for a
     // trace without a summary yet, the ledger index of its first span here (entries are
@@ -323,10 +332,10 @@ pub(crate) fn apply_derived(
         let mut trace_no_of = tx.prepare_cached(TRACE_NO)?;
         let mut insert_span = tx.prepare_cached(INSERT_SPAN)?;
         let mut insert_log_stmt = tx.prepare_cached(INSERT_LOG)?;
-        let mut insert_search = tx.prepare_cached(INSERT_SEARCH)?;
+        let mut indexed = tx.prepare_cached(SPAN_INDEXED)?;
         for ((index, record), derived) in batch.iter().zip(derived) {
             let ledger_index = to_sql_int(*index);
-            let text = match (record, derived) {
+            match (record, derived) {
                 (
                     Record::Span(span),
                     Derived::Span {
@@ -375,6 +384,9 @@ pub(crate) fn apply_derived(
                         trace_no,
                     ])?;
                     if inserted == 0 {
+                        if !indexed.exists([ledger_index])? {
+                            dropped.push(ledger_index);
+                        }
                         continue;
                     }
                     deltas
@@ -385,25 +397,18 @@ pub(crate) fn apply_derived(
                             ..TraceDelta::default()
                         })
                         .add(ledger_index, span, facts, kind);
-                    &facts.text
                 }
                 (
                     Record::Log(log),
                     Derived::Log {
-                        attributes,
-                        body,
-                        text,
+                        attributes, body, ..
                     },
                 ) => {
-                    if insert_log(&mut insert_log_stmt, ledger_index, log, body, attributes)? == 0 {
-                        continue;
-                    }
-                    text
+                    insert_log(&mut insert_log_stmt, ledger_index, log, body, attributes)?;
                 }
                 // Record kinds this index does not cover yet are skipped; the cursor still moves.
-                _ => continue,
-            };
-            insert_text(&mut insert_search, ledger_index, text)?;
+                _ => {}
+            }
         }
     }
     {
@@ -463,7 +468,7 @@ pub(crate) fn apply_derived(
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
     set_meta.execute(params![META_LAST_APPLY, to_sql_int(now)])?;
-    Ok(())
+    Ok(dropped)
 }
 
 fn insert_log(
@@ -486,24 +491,6 @@ fn insert_log(
         attributes,
         extract::project(&log.resource),
     ])?)
-}
-
-fn insert_text(
-    stmt: &mut rusqlite::CachedStatement<'_>,
-    ledger_index: i64,
-    text: &SearchText,
-) -> Result<(), StoreError> {
-    if text.is_empty() {
-        return Ok(());
-    }
-    stmt.execute(params![
-        ledger_index,
-        text.reasoning,
-        text.tool_io,
-        text.messages,
-        text.errors,
-    ])?;
-    Ok(())
 }
 
 /// JSON text of attribute lists and events, written straight from the model's types.
