@@ -18,9 +18,10 @@
 //!   back with them and the entries are indexed again from the ledger.
 //! - Idempotent: a ledger index is a primary key, and a span is unique by (trace id, project,
 //!   span id), through the trace's `trace_no`.
-//!   Rows that already exist are ignored, and only newly inserted rows update summaries, facets
-//!   and the FTS table, so replaying entries after a crash (or a client resending a span) never
-//!   duplicates or double-counts.
+//!   Rows that already exist are ignored, and only newly inserted rows update summaries and
+//!   facets; the search file skips entries below its own cursor and deletes the text of a span
+//!   the main file dropped as a resent duplicate. So replaying entries after a crash (or a
+//!   client resending a span) never duplicates or double-counts.
 //! - Order-independent: spans may arrive in any order and batch split (children before
 //!   parents); summaries are merged with commutative rules (see [`TraceSummary`]).
 //!
