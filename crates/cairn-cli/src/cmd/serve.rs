@@ -177,6 +177,9 @@ pub(crate) fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
+        // Before the server starts: a SIGTERM that arrives once its addresses are out must
+        // already be caught.
+        let shutdown = cairn_collector::shutdown_signal();
         let server = cairn_collector::Server::start(config)
             .await
             .map_err(explain_start_error)?;
@@ -188,7 +191,7 @@ pub(crate) fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 return Err(err);
             }
         };
-        cairn_collector::shutdown_signal().await;
+        shutdown.await;
         if let Some(demo) = demo {
             // The demo's last spans go to the server before it stops accepting.
             tokio::task::spawn_blocking(move || demo.finish())

@@ -132,6 +132,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
+        // Before the address is announced, so that a SIGTERM right after it stops cleanly.
+        let shutdown = cairn_collector::shutdown_signal();
         let listener = tokio::net::TcpListener::bind(&config.addr)
             .await
             .with_context(|| format!("cannot listen on {}", config.addr))?;
@@ -161,7 +163,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
         }
         axum::serve(listener, cairn_witness::router(witness))
-            .with_graceful_shutdown(cairn_collector::shutdown_signal())
+            .with_graceful_shutdown(shutdown)
             .await
             .context("witness server failed")
     })?;

@@ -456,6 +456,21 @@ fn serve_demo_feeds_the_server_until_it_stops() {
     assert!(stdout.ends_with("cairn stopped cleanly\n"), "{stdout}");
 }
 
+/// A SIGTERM sent the moment the server has published its addresses (what a supervisor or this
+/// harness does) stops it cleanly: the handler is installed before the server starts. A fresh-
+/// clone CI run once saw `cairn serve` die of the signal's default action in that window.
+#[test]
+fn sigterm_right_after_startup_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..8 {
+        let stdout = Serve::start(dir.path(), &[]).stop();
+        assert!(
+            stdout.ends_with("cairn stopped cleanly\n"),
+            "round {round}: {stdout}"
+        );
+    }
+}
+
 /// `cairn keys` manages keys a running server picks up; the query commands send `--api-key`;
 /// `cairn audit access` lists the reads they made.
 #[test]
