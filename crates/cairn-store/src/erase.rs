@@ -25,6 +25,7 @@ use rusqlite::{OptionalExtension as _, Transaction, params};
 
 use crate::StoreError;
 use crate::extract::{self, SearchText};
+use crate::search_file;
 use crate::write::{events_json, from_sql_int, to_sql_int};
 
 /// The attribute the collector sets to a record's data-key id.
@@ -68,10 +69,9 @@ pub(crate) fn rows_with_subject_key(
     Ok(out)
 }
 
-/// Removes a row's full-text entry. The `search` table is contentless with `contentless_delete`
-/// (schema v2), so an ordinary `DELETE` by rowid removes its tokens without the indexed values.
+/// Removes a row's full-text entry (see [`search_file::DELETE_SEARCH`]).
 fn delete_text(tx: &Transaction<'_>, ledger_index: i64) -> Result<(), StoreError> {
-    tx.prepare_cached("DELETE FROM search WHERE rowid = ?1")?
+    tx.prepare_cached(search_file::DELETE_SEARCH)?
         .execute(params![ledger_index])?;
     Ok(())
 }
@@ -81,20 +81,11 @@ fn insert_text(
     ledger_index: i64,
     text: &SearchText,
 ) -> Result<(), StoreError> {
-    if text.is_empty() {
-        return Ok(());
-    }
-    tx.prepare_cached(
-        "INSERT INTO search (rowid, reasoning, tool_io, messages, errors) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![
+    search_file::insert_text(
+        &mut tx.prepare_cached(search_file::INSERT_SEARCH)?,
         ledger_index,
-        text.reasoning,
-        text.tool_io,
-        text.messages,
-        text.errors
-    ])?;
-    Ok(())
+        text,
+    )
 }
 
 pub(crate) fn erase_rows(

@@ -44,7 +44,7 @@ use rusqlite::{Connection, Transaction, params};
 use crate::StoreError;
 use crate::extract::SearchText;
 use crate::query;
-use crate::write::{META_CURSOR, from_sql_int, to_sql_int};
+use crate::write::{META_CURSOR, SET_META, from_sql_int, to_sql_int};
 
 /// The search text of a batch: (ledger index, text) of every record that has any.
 pub(crate) type Texts = Arc<Vec<(u64, SearchText)>>;
@@ -70,11 +70,13 @@ const VERSION: i64 = 1;
 /// The schema name the search file is attached under.
 pub(crate) const SCHEMA_NAME: &str = "fts";
 
-const INSERT_SEARCH: &str =
+/// Adds a record's search text (the table name resolves to this file when it is attached).
+pub(crate) const INSERT_SEARCH: &str =
     "INSERT INTO search (rowid, reasoning, tool_io, messages, errors) VALUES (?1, ?2, ?3, ?4, ?5)";
 
-const SET_CURSOR: &str = "INSERT INTO meta (key, value) VALUES (?1, ?2) \
-    ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+/// Removes a record's search text. The table is contentless with `contentless_delete`, so an
+/// ordinary `DELETE` by rowid removes its tokens without the indexed values.
+pub(crate) const DELETE_SEARCH: &str = "DELETE FROM search WHERE rowid = ?1";
 
 /// The search file of the index at `index`: `<stem>-search` plus the index's extension.
 pub(crate) fn path_for(index: &Path) -> PathBuf {
@@ -122,10 +124,7 @@ pub(crate) fn open(index: &Path) -> Result<(Connection, PathBuf), StoreError> {
 /// attaches it read-only.
 pub(crate) fn attach(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     let path = path.to_str().ok_or_else(|| {
-        StoreError::Corrupt(format!(
-            "search file path {} is not valid UTF-8",
-            path.display()
-        ))
+        StoreError::SearchFile(format!("path {} is not valid UTF-8", path.display()))
     })?;
     conn.execute(&format!("ATTACH DATABASE ?1 AS {SCHEMA_NAME}"), [path])?;
     // An attached file has SQLite's default page cache (2 MB); searches read its doclists.
@@ -175,15 +174,6 @@ pub(crate) struct SearchWriter {
     thread: Option<JoinHandle<()>>,
 }
 
-impl std::fmt::Debug for Job {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Job")
-            .field("texts", &self.texts.len())
-            .field("next_cursor", &self.next_cursor)
-            .finish_non_exhaustive()
-    }
-}
-
 impl SearchWriter {
     /// Starts the thread, which takes `conn` (the search file's writer connection).
     pub(crate) fn start(mut conn: Connection) -> Result<Self, StoreError> {
@@ -205,7 +195,7 @@ impl SearchWriter {
                 }
             })
             .map_err(|err| {
-                StoreError::Corrupt(format!("cannot start the search index thread: {err}"))
+                StoreError::SearchFile(format!("cannot start its writer thread: {err}"))
             })?;
         Ok(Self {
             jobs: Some(jobs),
@@ -223,7 +213,7 @@ impl SearchWriter {
         dropped: mpsc::Receiver<Vec<i64>>,
         main: impl FnOnce() -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let gone = || StoreError::Corrupt("the search index thread stopped".to_owned());
+        let gone = || StoreError::SearchFile("its writer thread stopped".to_owned());
         let jobs = self.jobs.as_ref().ok_or_else(gone)?;
         jobs.send(Job {
             texts,
@@ -275,7 +265,7 @@ fn apply(
         return Ok(());
     };
     delete_dropped(&tx, &dropped, &inserted)?;
-    tx.prepare_cached(SET_CURSOR)?
+    tx.prepare_cached(SET_META)?
         .execute(params![META_CURSOR, to_sql_int(next_cursor)])?;
     tx.commit()?;
     Ok(())
@@ -288,7 +278,7 @@ fn delete_dropped(
     dropped: &[i64],
     inserted: &HashSet<i64>,
 ) -> Result<(), StoreError> {
-    let mut delete = tx.prepare_cached("DELETE FROM search WHERE rowid = ?1")?;
+    let mut delete = tx.prepare_cached(DELETE_SEARCH)?;
     for rowid in dropped.iter().filter(|r| inserted.contains(r)) {
         delete.execute([rowid])?;
     }

@@ -4,10 +4,10 @@
 //! Spans and logs are inserted with `INSERT OR IGNORE`. A row that already exists (same ledger
 //! index, or for spans the same trace and span id) changes nothing, and only rows that were
 //! actually inserted feed the facet table and the trace summaries; a span dropped as a duplicate
-//! is reported, so that the search file deletes its text again. Summaries are
-//! merged with commutative, order-independent rules (sums, min start, max end, and a total order
-//! for choosing the root and the agent), so any arrival order and any replay of the same entries
-//! leaves the same summary.
+//! is reported, so that the search file deletes its text again. Summaries are merged with
+//! commutative, order-independent rules (sums, min start, max end, and a total order for choosing
+//! the root and the agent), so any arrival order and any replay of the same entries leaves the
+//! same summary.
 //!
 //! # Cost per span, and what bounds it
 //! Measured with `benches/index.rs` (512 realistic GenAI spans per `apply`, a fresh store,
@@ -90,7 +90,7 @@ const SPAN_INDEXED: &str = "SELECT 1 FROM spans WHERE ledger_index = ?1";
 /// The `trace_no` of a trace that already has a summary row.
 const TRACE_NO: &str = "SELECT trace_no FROM traces WHERE trace_id = ?1 AND project = ?2";
 
-const SET_META: &str = "INSERT INTO meta (key, value) VALUES (?1, ?2) \
+pub(crate) const SET_META: &str = "INSERT INTO meta (key, value) VALUES (?1, ?2) \
     ON CONFLICT (key) DO UPDATE SET value = excluded.value";
 
 /// Creates the summary of a trace this batch is the first to touch (its `trace_no` lookup found
