@@ -26,13 +26,18 @@ use rusqlite::Connection;
 /// Longest time between a commit and the checkpoint that copies it (also the shortest time
 /// between two checkpoints, so repeated writes of a hot page are copied once per round).
 ///
-/// 1 s rather than 250 ms: the pages every commit rewrites (the right edges of the indexes,
-/// the FTS structure, `meta`) are then copied a quarter as often. Measured at 10K realistic
-/// spans/s, two alternating runs of each: this thread's CPU 5.9–6.6 → 4.4 µs per span, the
-/// server's total 79–85 → 73–76 µs. The WAL holds up to a second more of commits (≈15 MB at
-/// that rate), and an OS crash may lose up to a second more of index commits, which the
+/// 250 ms. An earlier round chose 1 s, measured at 10K realistic spans/s on a build that spent
+/// about twice today's CPU per span: this thread's CPU went from 5.9–6.6 to 4.4 µs per
+/// span, because the pages every commit rewrites (the right edges of the indexes, the FTS
+/// structure, `meta`) were copied a quarter as often. Measured again on the two-file index
+/// (`scripts/bench-peer.sh`, 8×512 realistic spans for 15 s, then until all were indexed;
+/// alternating runs): the index caught up at 40.2–45.8K spans/s (mean 43.3K, six runs) with
+/// 250 ms against 36.0–41.8K (mean 38.8K, seven runs) with 1 s, and kept 1.53–1.58 cores busy
+/// against 1.42–1.53. At 10K spans/s the server's CPU per span was within run-to-run noise
+/// either way (17.2K and 23.0K spans per CPU-second with 1 s, 26.2K and 22.1K with 250 ms).
+/// An OS crash loses at most the index's commits since the last checkpoint, which the
 /// collector indexes again from the ledger (the cursor commits with them).
-pub(crate) const INTERVAL: Duration = Duration::from_millis(1000);
+pub(crate) const INTERVAL: Duration = Duration::from_millis(250);
 
 /// WAL size from which the writer connection checkpoints by itself when a checkpoint thread
 /// runs (`wal_autocheckpoint`, converted to pages of the file): a backstop, not the normal path.
