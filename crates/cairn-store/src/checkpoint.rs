@@ -33,8 +33,9 @@ use rusqlite::Connection;
 /// (`scripts/bench-peer.sh`, 8×512 realistic spans for 15 s, then until all were indexed;
 /// alternating runs): the index caught up at 40.2–45.8K spans/s (mean 43.3K, six runs) with
 /// 250 ms against 36.0–41.8K (mean 38.8K, seven runs) with 1 s, and kept 1.53–1.58 cores busy
-/// against 1.42–1.53. At 10K spans/s the server's CPU per span was within run-to-run noise
-/// either way (17.2K and 23.0K spans per CPU-second with 1 s, 26.2K and 22.1K with 250 ms).
+/// against 1.42–1.53. A rebuild with both builds running at once was 2.4–3.9% faster, for
+/// 8–10% more bytes written (hot pages are copied four times as often). At 10K spans/s the
+/// server's CPU was the same: 10.22–11.15 s for 200K spans against 10.35–11.14 s.
 /// An OS crash loses at most the index's commits since the last checkpoint, which the
 /// collector indexes again from the ledger (the cursor commits with them).
 pub(crate) const INTERVAL: Duration = Duration::from_millis(250);
