@@ -35,9 +35,12 @@ pub(crate) const FIRST_RUN_DELAY: Duration = Duration::from_secs(5);
 /// Nice value of the verification threads (Linux): the scheduler then gives a busy ingest or
 /// index thread about nine times the CPU share of a verification thread.
 ///
-/// Measured end to end (`scripts/bench-peer.sh`, 8×512 realistic spans for 15 s): the first run,
-/// 5 s after startup, re-hashes the ledger written so far (≈420K entries in 1.1 s on two
-/// threads) while ingest saturates both cores.
+/// Why: in the end-to-end benchmark (`scripts/bench-peer.sh`, 8×512 realistic spans for 15 s)
+/// the first run, 5 s after startup, re-hashes the ledger written so far (≈420K entries in
+/// 1.1 s on two threads) while ingest saturates both cores; a restart with a large ledger
+/// re-verifies all of it while the index catches up. No throughput difference was measurable
+/// in those 15 s runs (`docs/performance.md`); the point is that verification never competes
+/// with ingest on equal terms.
 pub(crate) const BACKGROUND_NICE: i32 = 10;
 
 /// Lowers the calling thread's priority to [`BACKGROUND_NICE`] (threads it starts afterwards

@@ -53,8 +53,8 @@ pub(crate) const INTERVAL: Duration = Duration::from_millis(250);
 /// 37.7 / 34.7K spans/s with 1 GiB against 29.0 / 29.9K with 256 MiB (16 KiB pages both), and
 /// the previous main, whose backstop was 256 MiB of 4 KiB pages, 30.9 / 29.8K. The price is up
 /// to 1 GiB of WAL file on disk while load lasts. Larger is worse: with 4 GiB the main writer
-/// spent 24–25 µs per entry in a catch-up instead of 11 (its page lookups go through a larger
-/// WAL index), and the catch-up ran at 32–36K spans/s instead of 45–49K.
+/// spent 24–25 µs per entry in a catch-up instead of 11 (likely because its page lookups search
+/// a larger WAL index), and the catch-up ran at 32–36K spans/s instead of 45–49K.
 ///
 /// Measured and not adopted: the writer running a `RESTART`
 /// checkpoint whenever this thread found more than 64 MiB in the WAL kept it small but made
