@@ -743,7 +743,7 @@ pub fn verify_dir(
                                 pass.leaf_mismatches
                                     .push((index, pass.rel(path), rec.offset));
                             }
-                            None => missing_hash(&mut pass, 0, index, last_signed),
+                            None => missing_hash(&mut pass, 0, index, index >= last_signed),
                         }
                         absorb_leaf(
                             &mut pass,
@@ -1179,11 +1179,14 @@ fn check_offset(
                 pass.problem(p);
             }
         }
-        None => missing_hash(pass, usize::MAX, index, last_signed),
+        None => missing_hash(pass, usize::MAX, index, index >= last_signed),
     }
 }
 
-fn missing_hash(pass: &mut Pass<'_>, level: usize, index: u64, last_signed: u64) {
+/// Reports a stored hash (or record offset) that is missing for entry `index`: a warning when
+/// it is `pending` (not yet covered by a signed checkpoint, so the writer may still be storing
+/// it), a problem otherwise.
+fn missing_hash(pass: &mut Pass<'_>, level: usize, index: u64, pending: bool) {
     let what = if level == usize::MAX {
         "record offset".to_owned()
     } else {
@@ -1197,7 +1200,7 @@ fn missing_hash(pass: &mut Pass<'_>, level: usize, index: u64, last_signed: u64)
         )
     };
     // Past the last checkpoint derived files may trail the data; report only the first.
-    if index >= last_signed {
+    if pending {
         if !pass
             .warnings
             .iter()
@@ -1257,11 +1260,19 @@ fn check_node(
     let Some(stored) = levels.get_mut(level) else {
         return;
     };
-    let first_leaf = node_index << (TILE_HEIGHT as usize * level);
+    let shift = TILE_HEIGHT as usize * level;
+    let first_leaf = node_index << shift;
     match stored.next::<HASH_LEN>() {
         Some(h) if h == *hash => {}
         Some(_) => pass.node_mismatches.push((level, node_index)),
-        None => missing_hash(pass, level, first_leaf, last_signed),
+        // The writer stores a node when its last leaf arrives, and a run that opened the tree
+        // files before that can read the leaf afterwards: a node that ends past the last signed
+        // checkpoint may still be in flight even though its first leaf is signed.
+        None => {
+            let end = (node_index + 1) << shift;
+            let pending = end > last_signed;
+            missing_hash(pass, level, first_leaf, pending);
+        }
     }
 }
 

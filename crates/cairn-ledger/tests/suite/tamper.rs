@@ -415,3 +415,46 @@ fn locate_finds_the_stored_entry_bytes() {
         entry(7).as_slice()
     );
 }
+
+/// A run that opened the tree files before the writer created `level-1.hash` (the first node of
+/// 256 entries) can read that node's last leaf afterwards. While no signed checkpoint covers the
+/// node, its missing stored hash is still in flight: a warning, not tampering (the collector's
+/// background verification raced a live writer into exactly this).
+#[test]
+fn a_missing_node_hash_past_the_last_checkpoint_is_a_warning() {
+    let tmp = tempfile::tempdir().unwrap();
+    let live = tmp.path().join("live");
+    let ledger = open(&live);
+    fill(&ledger, 0, 200, 25);
+    ledger.checkpoint().unwrap();
+    fill(&ledger, 200, ENTRIES, 25);
+    // What a reader sees while the writer runs: closing would sign the tail.
+    let dir = tmp.path().join("ledger");
+    copy_dir(&live, &dir);
+    drop(ledger);
+    let signed = verify(&dir, &VerifyOptions::default())
+        .latest_checkpoint_size
+        .unwrap();
+    assert!(signed < 256, "a checkpoint covers the node: {signed}");
+    std::fs::remove_file(dir.join("tree/level-1.hash")).unwrap();
+    let r = verify(&dir, &VerifyOptions::default());
+    assert!(r.problems.is_empty(), "{:?}", r.problems);
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.kind == ProblemKind::StoredHashMissing),
+        "{:?}",
+        r.warnings
+    );
+
+    // Once a signed checkpoint covers the node, the same missing file is a problem.
+    let (_tmp, dir) = pristine();
+    std::fs::remove_file(dir.join("tree/level-1.hash")).unwrap();
+    let r = verify(&dir, &VerifyOptions::default());
+    assert_eq!(
+        kinds(&r),
+        vec![ProblemKind::StoredHashMissing],
+        "{:?}",
+        r.problems
+    );
+}
