@@ -951,8 +951,7 @@ pub fn verify_dir(
     }
 
     for (level, node_index) in std::mem::take(&mut pass.node_mismatches) {
-        let shift = TILE_HEIGHT as usize * level;
-        let (first, end) = (node_index << shift, (node_index + 1) << shift);
+        let (first, end) = node_leaves(level, node_index);
         let p = Problem {
             index: Some(first),
             file: Some(format!("{}/level-{level}.hash", layout::TREE_DIR)),
@@ -1260,8 +1259,6 @@ fn check_node(
     let Some(stored) = levels.get_mut(level) else {
         return;
     };
-    let shift = TILE_HEIGHT as usize * level;
-    let first_leaf = node_index << shift;
     match stored.next::<HASH_LEN>() {
         Some(h) if h == *hash => {}
         Some(_) => pass.node_mismatches.push((level, node_index)),
@@ -1269,11 +1266,16 @@ fn check_node(
         // files before that can read the leaf afterwards: a node that ends past the last signed
         // checkpoint may still be in flight even though its first leaf is signed.
         None => {
-            let end = (node_index + 1) << shift;
-            let pending = end > last_signed;
-            missing_hash(pass, level, first_leaf, pending);
+            let (first, end) = node_leaves(level, node_index);
+            missing_hash(pass, level, first, end > last_signed);
         }
     }
+}
+
+/// The entries `first..end` that stored node `node_index` of tile level `level` covers.
+fn node_leaves(level: usize, node_index: u64) -> (u64, u64) {
+    let shift = TILE_HEIGHT as usize * level;
+    (node_index << shift, (node_index + 1) << shift)
 }
 
 /// The reader thread: segment headers, record framing, checksums and leaf hashes.
