@@ -25,7 +25,7 @@ LEDGER=$1
 shift
 BINS=("$@")
 [[ -d $LEDGER ]] || { echo "no ledger directory at $LEDGER" >&2; exit 1; }
-for bin in "$@"; do
+for bin in "${BINS[@]}"; do
   [[ -x $bin ]] || { echo "no cairn binary at $bin" >&2; exit 1; }
 done
 command -v python3 >/dev/null || { echo "python3 is needed" >&2; exit 1; }
@@ -49,25 +49,19 @@ for round in $(seq 1 "$ROUNDS"); do
   PIDS=()
   APIS=()
   STARTS=()
-  n=0
-  for bin in "$@"; do
-    dir=$WORK/$n
-    rm -rf "$dir"
-    mkdir -p "$dir/data"
-    cp -r "$LEDGER" "$dir/data/ledger"
-    n=$((n + 1))
+  for n in "${!BINS[@]}"; do
+    rm -rf "${WORK:?}/$n"
+    mkdir -p "$WORK/$n/data"
+    cp -r "$LEDGER" "$WORK/$n/data/ledger"
   done
   sync
-  n=0
-  for bin in "$@"; do
-    dir=$WORK/$n
+  for n in "${!BINS[@]}"; do
     api=127.0.0.1:$(free_port)
-    "$bin" serve --data-dir "$dir/data" --otlp-http-addr "127.0.0.1:$(free_port)" \
-      --otlp-grpc-addr "127.0.0.1:$(free_port)" --api-addr "$api" >"$dir/server.log" 2>&1 &
+    "${BINS[$n]}" serve --data-dir "$WORK/$n/data" --otlp-http-addr "127.0.0.1:$(free_port)" \
+      --otlp-grpc-addr "127.0.0.1:$(free_port)" --api-addr "$api" >"$WORK/$n/server.log" 2>&1 &
     PIDS+=($!)
     APIS+=("$api")
     STARTS+=("$(python3 -c 'import time; print(time.time())')")
-    n=$((n + 1))
   done
   # Poll every build until each has indexed the whole ledger; each one's figures are read the
   # moment it finishes (a build that finishes first leaves the machine to the others).
