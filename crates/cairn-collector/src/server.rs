@@ -407,8 +407,7 @@ impl Server {
                 crate::verifier::spawn(
                     config.ledger_dir(),
                     verifier_key.clone(),
-                    crate::verifier::FIRST_RUN_DELAY.min(config.ledger.verify_interval),
-                    config.ledger.verify_interval,
+                    verification_schedule(&config, &pipeline),
                     Arc::clone(&api.verification),
                     Arc::clone(&pipeline.metrics),
                     shutdown_tx.subscribe(),
@@ -427,6 +426,24 @@ impl Server {
             export_shutdown,
             witness_pusher,
         })
+    }
+}
+
+/// When background verification runs: 5 s after startup (or after one interval, if shorter),
+/// then every `ledger.verify_interval`; a due run waits while the index is more than two index
+/// batches behind the ledger (see the `verifier` module).
+fn verification_schedule(config: &Config, pipeline: &Pipeline) -> crate::verifier::Schedule {
+    let ledger = Arc::clone(&pipeline.ledger);
+    let index = Arc::clone(pipeline.indexer.status());
+    let allowed = u64::try_from(config.pipeline.index_batch_entries)
+        .unwrap_or(u64::MAX)
+        .saturating_mul(2);
+    crate::verifier::Schedule {
+        first_delay: crate::verifier::FIRST_RUN_DELAY.min(config.ledger.verify_interval),
+        interval: config.ledger.verify_interval,
+        index_behind: Box::new(move || ledger.size().saturating_sub(index.cursor()) > allowed),
+        poll: crate::verifier::DEFERRAL_POLL,
+        max_deferral: crate::verifier::MAX_DEFERRAL,
     }
 }
 
