@@ -326,6 +326,26 @@ fn bench_apply(c: &mut Criterion) {
     group.finish();
 }
 
+/// What the collector's reader thread does for the index before the writers get a batch: facts,
+/// JSON text and search text of 512 realistic spans (`Store::prepare`, no database).
+fn bench_prepare(c: &mut Criterion) {
+    let next = Cell::new(0u64);
+    let mut group = c.benchmark_group("prepare");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group.bench_function("512_realistic_spans", |b| {
+        b.iter_batched(
+            || {
+                let b = next.get();
+                next.set(b + 1);
+                apply_batch(b, 16)
+            },
+            Store::prepare,
+            BatchSize::LargeInput,
+        );
+    });
+    group.finish();
+}
+
 fn bench_get_trace(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut store = Store::open(&dir.path().join("index.db")).expect("open");
@@ -360,7 +380,7 @@ fn bench_get_trace(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_apply, bench_get_trace);
+criterion_group!(benches, bench_apply, bench_prepare, bench_get_trace);
 
 fn main() {
     if std::env::var("CAIRN_INDEX_BENCH_RANDOM_IDS").is_ok_and(|v| v == "1") {

@@ -14,7 +14,11 @@
 //!
 //! Content may be a JSON string or a structured value. Search text keeps only its leaves
 //! (strings and numbers), not the JSON keys, and skips structural fields such as `role` and
-//! `type`, so searching `user` or `text` does not match every message.
+//! `type`, so searching `user` or `text` does not match every message. Leaves come in document
+//! order, every member of an object included (a repeated key's values too). A JSON string is
+//! read with a streaming visitor that copies its leaves straight into the search text: parsing
+//! it into a `serde_json::Value` tree first (an allocation per string, array and object) was a
+//! tenth of the collector's index reader thread (`docs/performance.md`).
 
 use cairn_model::{AgentKind, AnyValue, KeyValue, Resource, Span};
 use serde_json::Value;
@@ -124,21 +128,20 @@ pub(crate) fn span_facts(span: &Span) -> SpanFacts {
         }
     }
     let is_tool = span.agent_kind == AgentKind::Tool;
-    // Content is parsed once: the first `gen_ai.output.messages` is kept for the reasoning.
-    let mut output_messages: Option<Value> = None;
+    // The first `gen_ai.output.messages` is kept for the reasoning fallback.
+    let mut output_messages: Option<&AnyValue> = None;
     let mut has_decision = false;
     for kv in &span.attributes {
         let key = kv.key.as_str();
         has_decision |= DECISION_PREFIXES.iter().any(|p| key.starts_with(p));
         if is_message_key(key) || (!is_tool && IO_VALUES.contains(&key)) {
-            let content = kv.value.to_content_json();
-            push_json_leaves(&content, &mut text.messages);
+            push_content_leaves(&kv.value, &mut text.messages);
             if key == OUTPUT_MESSAGES && output_messages.is_none() {
-                output_messages = Some(content);
+                output_messages = Some(&kv.value);
             }
         }
     }
-    if let Some(reasoning) = reasoning(span, output_messages.as_ref()) {
+    if let Some(reasoning) = reasoning(span, output_messages) {
         push_piece(&mut text.reasoning, &reasoning);
     }
     // `Span::decision` reads only attributes under these prefixes: skip it when there are none.
@@ -149,7 +152,7 @@ pub(crate) fn span_facts(span: &Span) -> SpanFacts {
         // Older GenAI conventions carried messages as span events (`gen_ai.user.message` …).
         if event.name.starts_with("gen_ai.") {
             for kv in &event.attributes {
-                push_json_leaves(&kv.value.to_content_json(), &mut text.messages);
+                push_content_leaves(&kv.value, &mut text.messages);
             }
         }
     }
@@ -185,22 +188,32 @@ pub(crate) fn span_facts(span: &Span) -> SpanFacts {
     }
 }
 
-/// [`Span::reasoning`], given the span's first `gen_ai.output.messages` already parsed (with
-/// `AnyValue::to_content_json`), so message content is parsed once per span.
-fn reasoning(span: &Span, output_messages: Option<&Value>) -> Option<String> {
+/// [`Span::reasoning`], given the span's first `gen_ai.output.messages` (parsed into a tree
+/// only when no reasoning attribute answers first).
+fn reasoning(span: &Span, output_messages: Option<&AnyValue>) -> Option<String> {
     if let Some(text) = REASONING_KEYS
         .iter()
         .find_map(|key| span.attribute(key).and_then(AnyValue::as_str))
     {
         return Some(text.to_owned());
     }
-    cairn_model::genai::reasoning_of_output_messages(output_messages?)
+    let messages = output_messages?;
+    // A reasoning part has `"type": "reasoning"`, so JSON text without that word (and without
+    // `\u` escapes, which could spell it) has none: skip parsing it into a tree. Most output
+    // messages have no reasoning part, and that parse was a twentieth of the index reader.
+    if let AnyValue::String(text) = messages
+        && !text.contains("reasoning")
+        && !text.contains("\\u")
+    {
+        return None;
+    }
+    cairn_model::genai::reasoning_of_output_messages(&messages.to_content_json())
 }
 
 /// Search text of a log record: its body, and content and exception attributes.
 pub(crate) fn log_text(body: &AnyValue, attributes: &[KeyValue]) -> SearchText {
     let mut text = SearchText::default();
-    push_json_leaves(&body.to_content_json(), &mut text.messages);
+    push_content_leaves(body, &mut text.messages);
     for kv in attributes {
         let key = kv.key.as_str();
         let column = if TOOL_IO.contains(&key) {
@@ -214,7 +227,7 @@ pub(crate) fn log_text(body: &AnyValue, attributes: &[KeyValue]) -> SearchText {
         } else {
             continue;
         };
-        push_json_leaves(&kv.value.to_content_json(), column);
+        push_content_leaves(&kv.value, column);
     }
     text
 }
@@ -234,6 +247,39 @@ fn push_piece(out: &mut String, piece: &str) {
     out.push_str(piece);
 }
 
+/// Appends the leaves of content: of the JSON a string holds when it opens with `{` or `[` and
+/// parses (the texts `AnyValue::to_content_json` reads as JSON), else of the value itself.
+fn push_content_leaves(value: &AnyValue, out: &mut String) {
+    match value {
+        AnyValue::String(s) => {
+            let opening = s.trim_start();
+            let json = opening.starts_with('{') || opening.starts_with('[');
+            if !(json && leaves::push_json_text(s, out)) {
+                push_piece(out, s);
+            }
+        }
+        other => push_value_leaves(other, out),
+    }
+}
+
+/// Appends the string and number leaves of a structured value in order (every member of a
+/// key-value list, a repeated key's too), skipping structural fields; a string inside it is a
+/// leaf, not parsed. Scalars other than strings are written as their JSON.
+fn push_value_leaves(value: &AnyValue, out: &mut String) {
+    match value {
+        AnyValue::Empty | AnyValue::Bool(_) => {}
+        AnyValue::String(s) => push_piece(out, s),
+        AnyValue::Array(items) => items.iter().for_each(|v| push_value_leaves(v, out)),
+        AnyValue::KvList(kvs) => kvs
+            .iter()
+            .filter(|kv| !STRUCTURAL_KEYS.contains(&kv.key.as_str()))
+            .for_each(|kv| push_value_leaves(&kv.value, out)),
+        AnyValue::Int(_) | AnyValue::Double(_) | AnyValue::Bytes(_) => {
+            push_json_leaves(&value.to_json(), out);
+        }
+    }
+}
+
 /// Appends the string and number leaves of `value`, skipping structural object fields.
 fn push_json_leaves(value: &Value, out: &mut String) {
     match value {
@@ -245,6 +291,119 @@ fn push_json_leaves(value: &Value, out: &mut String) {
             .filter(|(key, _)| !STRUCTURAL_KEYS.contains(&key.as_str()))
             .for_each(|(_, v)| push_json_leaves(v, out)),
         Value::Null | Value::Bool(_) => {}
+    }
+}
+
+/// The leaves of a JSON text, read by a streaming visitor (no `Value` tree).
+mod leaves {
+    use std::fmt;
+
+    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+    use super::{STRUCTURAL_KEYS, push_piece};
+
+    /// Appends the string and number leaves of the JSON text `json` to `out`, in document
+    /// order, skipping the values of structural object fields. False, with `out` as it was, when
+    /// `json` is not one JSON value.
+    pub(super) fn push_json_text(json: &str, out: &mut String) -> bool {
+        let before = out.len();
+        let mut de = serde_json::Deserializer::from_str(json);
+        let read = Leaves(&mut *out)
+            .deserialize(&mut de)
+            .and_then(|()| de.end());
+        if read.is_err() {
+            out.truncate(before);
+        }
+        read.is_ok()
+    }
+
+    /// Appends the leaves of the value it visits.
+    struct Leaves<'a>(&'a mut String);
+
+    impl<'de> DeserializeSeed<'de> for Leaves<'_> {
+        type Value = ();
+
+        fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
+            de.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Leaves<'_> {
+        type Value = ();
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+
+        // Numbers are written as `serde_json::Number` displays them, as the `Value` walk does.
+        fn visit_i64<E>(self, v: i64) -> Result<(), E> {
+            push_piece(self.0, &serde_json::Number::from(v).to_string());
+            Ok(())
+        }
+
+        fn visit_u64<E>(self, v: u64) -> Result<(), E> {
+            push_piece(self.0, &serde_json::Number::from(v).to_string());
+            Ok(())
+        }
+
+        fn visit_f64<E>(self, v: f64) -> Result<(), E> {
+            if let Some(n) = serde_json::Number::from_f64(v) {
+                push_piece(self.0, &n.to_string());
+            }
+            Ok(())
+        }
+
+        fn visit_str<E>(self, v: &str) -> Result<(), E> {
+            push_piece(self.0, v);
+            Ok(())
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq.next_element_seed(Leaves(&mut *self.0))?.is_some() {}
+            Ok(())
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(structural) = map.next_key_seed(Structural)? {
+                if structural {
+                    map.next_value::<IgnoredAny>()?;
+                } else {
+                    map.next_value_seed(Leaves(&mut *self.0))?;
+                }
+            }
+            Ok(())
+        }
+    }
+
+    /// Reads an object key (without copying it): whether it names a structural field.
+    struct Structural;
+
+    impl<'de> DeserializeSeed<'de> for Structural {
+        type Value = bool;
+
+        fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<bool, D::Error> {
+            de.deserialize_str(self)
+        }
+    }
+
+    impl Visitor<'_> for Structural {
+        type Value = bool;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object key")
+        }
+
+        fn visit_str<E>(self, key: &str) -> Result<bool, E> {
+            Ok(STRUCTURAL_KEYS.contains(&key))
+        }
     }
 }
 
@@ -342,6 +501,15 @@ mod tests {
             vec![output("first"), output("second")],
             vec![structured],
             vec![KeyValue::new("gen_ai.output.messages", "not json")],
+            vec![KeyValue::new(
+                "gen_ai.output.messages",
+                r#"[{"role":"assistant","parts":[{"type":"text","content":"no thinking"}]}]"#,
+            )],
+            // The word spelled with an escape is still a reasoning part.
+            vec![KeyValue::new(
+                "gen_ai.output.messages",
+                r#"[{"parts":[{"type":"\u0072easoning","content":"escaped"}]}]"#,
+            )],
             vec![
                 KeyValue::new("cairn.reasoning.content", AnyValue::Int(3)),
                 KeyValue::new("cairn.reasoning.summary", "summary wins"),
@@ -375,6 +543,9 @@ mod tests {
         }
         let span = with_attributes(vec![output("first")]);
         assert_eq!(span_facts(&span).text.reasoning, "first\n\nmore");
+        let escaped = r#"[{"parts":[{"type":"\u0072easoning","content":"escaped"}]}]"#;
+        let span = with_attributes(vec![KeyValue::new("gen_ai.output.messages", escaped)]);
+        assert_eq!(span_facts(&span).text.reasoning, "escaped");
     }
 
     #[test]
@@ -400,6 +571,102 @@ mod tests {
         assert_eq!(span_facts(&structured).text, span_facts(&as_string).text);
     }
 
+    fn content_text(value: &AnyValue) -> String {
+        let mut out = String::new();
+        push_content_leaves(value, &mut out);
+        out
+    }
+
+    /// The `Value`-tree walk the streaming reader replaced (keys sorted, last duplicate kept).
+    fn tree_text(value: &AnyValue) -> String {
+        let mut out = String::new();
+        push_json_leaves(&value.to_content_json(), &mut out);
+        out
+    }
+
+    fn sorted_pieces(text: &str) -> Vec<&str> {
+        let mut pieces: Vec<&str> = text.split('\n').collect();
+        pieces.sort_unstable();
+        pieces
+    }
+
+    /// Streaming leaves come in document order, skip structural fields, and a JSON string and
+    /// the same content as a structured value give the same text.
+    #[test]
+    fn content_leaves_keep_document_order_in_both_encodings() {
+        let json = AnyValue::from(
+            r#"[{"role":"user","parts":[{"type":"text","content":"zebra"}],"name":"alpha","id":"x1"}]"#,
+        );
+        let structured = AnyValue::Array(vec![AnyValue::KvList(vec![
+            KeyValue::new("role", "user"),
+            KeyValue::new(
+                "parts",
+                AnyValue::Array(vec![AnyValue::KvList(vec![
+                    KeyValue::new("type", "text"),
+                    KeyValue::new("content", "zebra"),
+                ])]),
+            ),
+            KeyValue::new("name", "alpha"),
+            KeyValue::new("id", "x1"),
+        ])]);
+        assert_eq!(content_text(&json), "zebra\nalpha");
+        assert_eq!(content_text(&structured), "zebra\nalpha");
+        // A repeated key keeps every value (a `Value` tree keeps only the last).
+        assert_eq!(
+            content_text(&AnyValue::from(r#"{"k":"one","k":"two"}"#)),
+            "one\ntwo"
+        );
+    }
+
+    /// Text that opens like JSON but is not one JSON value is a leaf itself, and nothing a
+    /// failed read had appended stays behind.
+    #[test]
+    fn content_that_is_not_json_is_kept_whole() {
+        for text in [
+            r#"{"a":"partial", broken"#,
+            "[1] trailing",
+            "{",
+            "[\"unterminated]",
+        ] {
+            let mut out = String::from("before");
+            push_content_leaves(&AnyValue::from(text), &mut out);
+            assert_eq!(out, format!("before\n{text}"), "{text}");
+        }
+        assert_eq!(content_text(&AnyValue::from("plain text")), "plain text");
+    }
+
+    /// The same leaves, numbers written alike, as the `Value` walk it replaced (order aside).
+    #[test]
+    fn content_leaves_match_the_tree_walk() {
+        let cases = [
+            r#"{"b":[1,-2,2.5,0,-0,1.0,1e-7,1.5e300,18446744073709551615,-9223372036854775808]}"#,
+            r#"{"big":123456789012345678901234567890,"t":true,"n":null,"s":"caf\u00e9 \"q\""}"#,
+            r#"  [{"role":"assistant","parts":[{"type":"reasoning","content":"because"}],"finish_reason":"stop"}]"#,
+            r#"{"nested":{"deep":[[["x"]]],"id":"skip","tool_call_id":"skip"},"a":{}}"#,
+        ];
+        for case in cases {
+            let value = AnyValue::from(case);
+            assert_eq!(
+                sorted_pieces(&content_text(&value)),
+                sorted_pieces(&tree_text(&value)),
+                "{case}"
+            );
+        }
+        let structured = AnyValue::KvList(vec![
+            KeyValue::new("i", AnyValue::Int(-7)),
+            KeyValue::new("d", AnyValue::Double(f64::NAN)),
+            KeyValue::new("f", AnyValue::Double(0.25)),
+            KeyValue::new("raw", AnyValue::Bytes(vec![1, 2, 3])),
+            KeyValue::new("inner", r#"{"not":"parsed"}"#),
+            KeyValue::new("b", AnyValue::Bool(true)),
+            KeyValue::new("e", AnyValue::Empty),
+        ]);
+        assert_eq!(
+            sorted_pieces(&content_text(&structured)),
+            sorted_pieces(&tree_text(&structured))
+        );
+    }
+
     #[test]
     fn log_text_covers_body_and_content_attributes() {
         let text = log_text(
@@ -410,7 +677,8 @@ mod tests {
                 KeyValue::new("other", "ignored"),
             ],
         );
-        assert_eq!(text.messages, "relevant\n0.9");
+        // In document order (a `Value` tree would have sorted the keys).
+        assert_eq!(text.messages, "0.9\nrelevant");
         assert_eq!(text.tool_io, "rust");
         assert_eq!(text.errors, "boom");
         assert!(text.reasoning.is_empty());

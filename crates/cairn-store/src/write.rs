@@ -30,8 +30,9 @@
 //!
 //! What changed: JSON columns are written straight from the model's attribute types into a
 //! `String` (no `serde_json::Value` tree; byte-identical output, tested), message content is
-//! parsed once per span (the reasoning fallback reuses the parsed `gen_ai.output.messages`),
-//! `Span::decision` runs only when a decision attribute exists, and the FTS table merges 8
+//! read once per span, by a streaming visitor that copies its leaves into the search text (the
+//! reasoning fallback parses `gen_ai.output.messages` again only when it can hold a reasoning
+//! part; see `extract`), `Span::decision` runs only when a decision attribute exists, and the FTS table merges 8
 //! segments at a time (schema v3; the commit row above is smaller than the long-run saving,
 //! about 4 % of instructions at 10,240 spans, because a short run merges less).
 //!
