@@ -532,6 +532,29 @@ mod json {
     /// Something this module writes as JSON.
     pub(super) trait WriteJson {
         fn write_json(&self, out: &mut String);
+
+        /// About the length of the JSON text (at most a byte over it for strings without
+        /// escapes), so that the text is written into one allocation: growing the buffer as it
+        /// filled was about a third of writing it.
+        fn len_hint(&self) -> usize;
+    }
+
+    fn list_hint(list: &[KeyValue]) -> usize {
+        // `"key":` and a comma per member, the braces.
+        2 + list
+            .iter()
+            .map(|kv| kv.key.len() + 4 + value_hint(&kv.value))
+            .sum::<usize>()
+    }
+
+    fn value_hint(value: &AnyValue) -> usize {
+        match value {
+            AnyValue::String(s) => s.len() + 2,
+            AnyValue::Array(items) => 2 + items.iter().map(|v| value_hint(v) + 1).sum::<usize>(),
+            AnyValue::KvList(kvs) => list_hint(kvs),
+            AnyValue::Bytes(b) => b.len().div_ceil(3) * 4 + 2,
+            _ => 24,
+        }
     }
 
     /// An attribute list as a JSON object.
@@ -568,6 +591,10 @@ mod json {
                 }
             }
             write_object(out, entries.into_iter());
+        }
+
+        fn len_hint(&self) -> usize {
+            list_hint(self.0)
         }
     }
 
@@ -618,6 +645,10 @@ mod json {
                 }
             }
         }
+
+        fn len_hint(&self) -> usize {
+            value_hint(self.0)
+        }
     }
 
     /// Span events as the JSON array of `EventDetail`s the query API returns (span events carry
@@ -643,11 +674,22 @@ mod json {
             }
             out.push(']');
         }
+
+        fn len_hint(&self) -> usize {
+            // `{"name":…,"time_unix_nano":…,"attributes":…}` and a comma per event.
+            2 + self
+                .0
+                .iter()
+                .map(|e| e.name.len() + 64 + list_hint(&e.attributes))
+                .sum::<usize>()
+        }
     }
 
     /// The JSON text of `value`.
     pub(super) fn to_string(value: &impl WriteJson) -> String {
-        let mut out = String::with_capacity(128);
+        let hint = value.len_hint();
+        // A little room for escapes and longer numbers.
+        let mut out = String::with_capacity(hint + hint / 32 + 16);
         value.write_json(&mut out);
         out
     }
@@ -665,7 +707,6 @@ mod json {
     fn push_str(out: &mut String, s: &str) {
         const BLOCK: usize = 16;
         let bytes = s.as_bytes();
-        out.reserve(bytes.len() + 2);
         out.push('"');
         // `run` is where the bytes not yet copied start; every index it takes is just past an
         // escaped ASCII byte, so slicing `s` there stays on a character boundary.
@@ -784,6 +825,22 @@ mod tests {
                 "{text:?}"
             );
         }
+    }
+
+    /// The length hint covers text without escapes (one allocation), and is not far over it.
+    #[test]
+    fn the_length_hint_covers_plain_text() {
+        use json::WriteJson;
+        let list = vec![
+            KeyValue::new("gen_ai.input.messages", "x".repeat(700)),
+            KeyValue::new("k", AnyValue::Array(vec!["a".into(), "bc".into()])),
+            KeyValue::new("nested", AnyValue::KvList(vec![KeyValue::new("z", "y")])),
+        ];
+        let attributes = json::Attributes(&list);
+        let written = json::to_string(&attributes);
+        assert!(attributes.len_hint() >= written.len(), "{written}");
+        assert!(attributes.len_hint() <= written.len() + 4, "{written}");
+        assert_eq!(json::Attributes(&[]).len_hint(), "{}".len());
     }
 
     /// Generated lists (sorted, unsorted, duplicate keys, nested lists) against the
