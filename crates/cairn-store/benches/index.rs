@@ -277,6 +277,14 @@ fn fixed_workload(spans: u64) {
     );
 }
 
+/// The batch numbered by `next`, which then moves on: consecutive batches continue where the
+/// last one stopped.
+fn take_batch(next: &Cell<u64>, spans_per_run: u64) -> Vec<(u64, Record)> {
+    let b = next.get();
+    next.set(b + 1);
+    apply_batch(b, spans_per_run)
+}
+
 fn bench_apply(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut store = Store::open(&dir.path().join("index.db")).expect("open");
@@ -287,11 +295,7 @@ fn bench_apply(c: &mut Criterion) {
     group.throughput(Throughput::Elements(BATCH as u64));
     group.bench_function("512_realistic_spans", |b| {
         b.iter_batched(
-            || {
-                let b = next.get();
-                next.set(b + 1);
-                apply_batch(b, spans_per_run)
-            },
+            || take_batch(&next, spans_per_run),
             |batch| {
                 let cursor = batch.last().map_or(0, |(i, _)| i + 1);
                 store.apply(&batch, cursor).expect("apply");
@@ -313,8 +317,7 @@ fn bench_apply(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let mut cpu = Duration::ZERO;
             for _ in 0..iters {
-                let batch = apply_batch(next.get(), spans_per_run);
-                next.set(next.get() + 1);
+                let batch = take_batch(&next, spans_per_run);
                 let cursor = batch.last().map_or(0, |(i, _)| i + 1);
                 let c0 = thread_cpu().unwrap_or_default();
                 store.apply(&batch, cursor).expect("apply");
@@ -334,11 +337,7 @@ fn bench_prepare(c: &mut Criterion) {
     group.throughput(Throughput::Elements(BATCH as u64));
     group.bench_function("512_realistic_spans", |b| {
         b.iter_batched(
-            || {
-                let b = next.get();
-                next.set(b + 1);
-                apply_batch(b, 16)
-            },
+            || take_batch(&next, 16),
             Store::prepare,
             BatchSize::LargeInput,
         );
