@@ -200,7 +200,7 @@ fn reasoning(span: &Span, output_messages: Option<&AnyValue>) -> Option<String> 
     let messages = output_messages?;
     // A reasoning part has `"type": "reasoning"`, so JSON text without that word (and without
     // `\u` escapes, which could spell it) has none: skip parsing it into a tree. Most output
-    // messages have no reasoning part, and that parse was a twentieth of the index reader.
+    // messages have no reasoning part, and that parse was about 4% of the index reader thread.
     if let AnyValue::String(text) = messages
         && !text.contains("reasoning")
         && !text.contains("\\u")

@@ -32,9 +32,9 @@
 //! `String` (no `serde_json::Value` tree; byte-identical output, tested), message content is
 //! read once per span, by a streaming visitor that copies its leaves into the search text (the
 //! reasoning fallback parses `gen_ai.output.messages` again only when it can hold a reasoning
-//! part; see `extract`), `Span::decision` runs only when a decision attribute exists, and the FTS table merges 8
-//! segments at a time (schema v3; the commit row above is smaller than the long-run saving,
-//! about 4 % of instructions at 10,240 spans, because a short run merges less).
+//! part; see `extract`), `Span::decision` runs only when a decision attribute exists, and the
+//! FTS table merges 8 segments at a time (schema v3; the commit row above is smaller than the
+//! long-run saving, about 4 % of instructions at 10,240 spans, because a short run merges less).
 //!
 //! Thread CPU time (`/proc/thread-self/schedstat`) moves less than instructions on a loaded
 //! 2-core machine: 5 alternating runs of 10,240 spans gave a median 47.9 us/span (20.9 k spans per
@@ -536,7 +536,7 @@ mod json {
     pub(super) trait WriteJson {
         fn write_json(&self, out: &mut String);
 
-        /// About the length of the JSON text (at most a byte over it for strings without
+        /// About the length of the JSON text (a few bytes over it for strings without
         /// escapes), so that the text is written into one allocation: growing the buffer as it
         /// filled was about a third of writing it.
         fn len_hint(&self) -> usize;
