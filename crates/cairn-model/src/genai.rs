@@ -331,7 +331,7 @@ impl Span {
         {
             return Some(text);
         }
-        reasoning_of_output_messages(&self.attribute("gen_ai.output.messages")?.to_content_json())
+        reasoning_of_output_attribute(self.attribute("gen_ai.output.messages")?)
     }
 
     /// `true` when the status is error or the span carries `error.type` (the GenAI/HTTP
@@ -398,6 +398,23 @@ fn options_list(value: &AnyValue) -> Vec<String> {
         Value::Null => Vec::new(),
         other => vec![other.to_string()],
     }
+}
+
+/// The `reasoning` parts of a `gen_ai.output.messages` attribute as sent (JSON text or a
+/// structured value), joined by blank lines; `None` when there are none.
+///
+/// A reasoning part has `"type": "reasoning"`, so JSON text without that word (and without `\u`
+/// escapes, which could spell it) has none, and is not parsed into a tree: most output messages
+/// have no reasoning part, and that parse was about 4% of the index's reader thread
+/// (`docs/performance.md`).
+pub fn reasoning_of_output_attribute(messages: &AnyValue) -> Option<String> {
+    if let AnyValue::String(text) = messages
+        && !text.contains("reasoning")
+        && !text.contains("\\u")
+    {
+        return None;
+    }
+    reasoning_of_output_messages(&messages.to_content_json())
 }
 
 /// The `reasoning` parts of a parsed `gen_ai.output.messages` value, joined by blank lines; `None`

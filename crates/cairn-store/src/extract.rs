@@ -188,8 +188,8 @@ pub(crate) fn span_facts(span: &Span) -> SpanFacts {
     }
 }
 
-/// [`Span::reasoning`], given the span's first `gen_ai.output.messages` (parsed into a tree
-/// only when no reasoning attribute answers first).
+/// [`Span::reasoning`], given the span's first `gen_ai.output.messages` (read only when no
+/// reasoning attribute answers first).
 fn reasoning(span: &Span, output_messages: Option<&AnyValue>) -> Option<String> {
     if let Some(text) = REASONING_KEYS
         .iter()
@@ -197,17 +197,7 @@ fn reasoning(span: &Span, output_messages: Option<&AnyValue>) -> Option<String> 
     {
         return Some(text.to_owned());
     }
-    let messages = output_messages?;
-    // A reasoning part has `"type": "reasoning"`, so JSON text without that word (and without
-    // `\u` escapes, which could spell it) has none: skip parsing it into a tree. Most output
-    // messages have no reasoning part, and that parse was about 4% of the index reader thread.
-    if let AnyValue::String(text) = messages
-        && !text.contains("reasoning")
-        && !text.contains("\\u")
-    {
-        return None;
-    }
-    cairn_model::genai::reasoning_of_output_messages(&messages.to_content_json())
+    cairn_model::genai::reasoning_of_output_attribute(output_messages?)
 }
 
 /// Search text of a log record: its body, and content and exception attributes.
