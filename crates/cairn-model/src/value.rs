@@ -133,15 +133,22 @@ impl AnyValue {
     /// `AnyValue` is converted with [`AnyValue::to_json`]; any other string stays a JSON string.
     pub fn to_content_json(&self) -> Value {
         if let Self::String(s) = self {
-            let trimmed = s.trim_start();
-            if trimmed.starts_with('{') || trimmed.starts_with('[') {
-                if let Ok(parsed) = serde_json::from_str::<Value>(s) {
-                    return parsed;
-                }
+            if let Some(json) = self.json_content_text()
+                && let Ok(parsed) = serde_json::from_str::<Value>(json)
+            {
+                return parsed;
             }
             return Value::String(s.clone());
         }
         self.to_json()
+    }
+
+    /// The text [`AnyValue::to_content_json`] tries to read as JSON: a string that opens (after
+    /// whitespace) with `{` or `[`.
+    pub fn json_content_text(&self) -> Option<&str> {
+        let Self::String(s) = self else { return None };
+        let opening = s.trim_start();
+        (opening.starts_with('{') || opening.starts_with('[')).then_some(s.as_str())
     }
 }
 

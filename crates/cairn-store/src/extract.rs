@@ -242,9 +242,8 @@ fn push_piece(out: &mut String, piece: &str) {
 fn push_content_leaves(value: &AnyValue, out: &mut String) {
     match value {
         AnyValue::String(s) => {
-            let opening = s.trim_start();
-            let json = opening.starts_with('{') || opening.starts_with('[');
-            if !(json && leaves::push_json_text(s, out)) {
+            let json = value.json_content_text();
+            if !json.is_some_and(|json| leaves::push_json_text(json, out)) {
                 push_piece(out, s);
             }
         }
