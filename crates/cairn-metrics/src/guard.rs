@@ -7,7 +7,9 @@
 //!   set for runs, tool calls and tokens), so the same agents are named in every metric and ratios
 //!   between metrics stay meaningful.
 //! - Each value that falls back to `__other__` increments
-//!   `cairn_metrics_label_overflow_total{metric, label}` once per observation.
+//!   `cairn_metrics_label_overflow_total{metric, label}` once per observation of each metric
+//!   it would have labelled (a failed agent run over the cap counts for `cairn_agent_runs_total`
+//!   and for `cairn_errors_total`).
 //! - The empty string is always admitted and does not use up the cap (it means "not set").
 //! - Values are truncated to [`MAX_LABEL_VALUE_BYTES`] (at a character boundary) before anything
 //!   else, so one huge attribute cannot blow up the exposition.
@@ -58,6 +60,21 @@ impl LabelGuard {
     pub(crate) fn admit(&self, metric: &str, label: &str, value: &str) -> String {
         self.admit_scoped(label, metric, label, value)
             .unwrap_or_else(|| OTHER.to_owned())
+    }
+
+    /// [`LabelGuard::admit`], clearing `admitted` when the value was replaced by [`OTHER`].
+    pub(crate) fn admit_noting(
+        &self,
+        metric: &str,
+        label: &str,
+        value: &str,
+        admitted: &mut bool,
+    ) -> String {
+        self.admit_scoped(label, metric, label, value)
+            .unwrap_or_else(|| {
+                *admitted = false;
+                OTHER.to_owned()
+            })
     }
 
     /// Admits `value` into the value set named `scope` (a label name, or metric and label for

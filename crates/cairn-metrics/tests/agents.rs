@@ -376,6 +376,67 @@ fn label_values_over_the_cap_go_to_other() {
     assert_eq!(samples(&text, "cairn_agent_runs_total").len(), 3);
 }
 
+/// Recording goes through handles cached by label values; a value replaced by `__other__` must
+/// not be cached, so its overflow is counted again on every observation, in each metric whose
+/// label it would have been.
+#[test]
+fn overflow_is_counted_on_every_observation_of_every_metric() {
+    let m = metrics(MetricsConfig {
+        label_cap: 1,
+        ..config()
+    });
+    let t0 = Instant::now();
+    // Three traces: "planner" takes the one agent slot, "coder" overflows twice.
+    for (trace, name) in [(1, "planner"), (2, "coder"), (3, "coder")] {
+        m.agents()
+            .observe_at(&failed(agent(trace, 1, None, name, 1.0), "AgentError"), t0);
+        m.agents()
+            .observe_at(&tool(trace, 2, 1, "web_search", 0.1), t0);
+    }
+    let text = m.encode_text();
+    let v = |s: &str| value(&text, s);
+    let overflow = |metric: &str| {
+        v(&format!(
+            r#"cairn_metrics_label_overflow_total{{metric="{metric}",label="agent"}}"#
+        ))
+    };
+    assert_eq!(overflow("cairn_agent_runs_total"), Some(2.0), "{text}");
+    assert_eq!(overflow("cairn_errors_total"), Some(2.0), "{text}");
+    assert_eq!(overflow("cairn_tool_calls_total"), Some(2.0), "{text}");
+    assert_eq!(
+        v(r#"cairn_agent_runs_total{agent="__other__",status="error"}"#),
+        Some(2.0)
+    );
+    assert_eq!(
+        v(r#"cairn_tool_calls_total{agent="__other__",tool="web_search",status="ok"}"#),
+        Some(2.0)
+    );
+    assert_eq!(
+        v(r#"cairn_tool_calls_total{agent="planner",tool="web_search",status="ok"}"#),
+        Some(1.0)
+    );
+    // An admitted value is recorded through its cached handles into the same series.
+    for trace in 4..7 {
+        m.agents()
+            .observe_at(&agent(trace, 1, None, "planner", 1.0), t0);
+    }
+    let text = m.encode_text();
+    assert_eq!(
+        value(
+            &text,
+            r#"cairn_agent_runs_total{agent="planner",status="ok"}"#
+        ),
+        Some(3.0)
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"cairn_agent_run_duration_seconds_count{agent="planner"}"#
+        ),
+        Some(4.0)
+    );
+}
+
 #[test]
 fn cost_comes_from_the_configured_price_table() {
     let toml = r#"

@@ -22,6 +22,7 @@
 //! ancestor, else `unknown`. Log records are not observed.
 
 pub(crate) mod runs;
+mod series;
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
@@ -38,6 +39,7 @@ use prometheus_client::registry::{Registry, Unit};
 use crate::config::MetricsConfig;
 use crate::guard::{LabelGuard, OverflowCounter};
 use runs::{Arrival, Counters, Effect, Pending, RunSummary, SpanFacts, UNKNOWN_AGENT};
+use series::SeriesCache;
 
 /// GenAI semantic-convention buckets of `gen_ai.client.operation.duration` (seconds).
 pub const GENAI_DURATION_BUCKETS: [f64; 14] = [
@@ -151,16 +153,16 @@ impl<L: Clone + Ord + std::hash::Hash + EncodeLabelSet> ListedHistograms<L> {
         }
     }
 
-    fn observe(&self, labels: L, value: f64) {
+    /// The series of `labels` (created when new); the handle shares the listed series' values.
+    fn series(&self, labels: L) -> Histogram {
         if let Some(h) = self.series.read().get(&labels) {
-            h.observe(value);
-            return;
+            return h.clone();
         }
         self.series
             .write()
             .entry(labels)
             .or_insert_with(|| Histogram::new(self.buckets.iter().copied()))
-            .observe(value);
+            .clone()
     }
 
     /// Encodes every series into an already described family.
@@ -205,6 +207,33 @@ pub struct AgentMetrics {
     errors: Family<ErrorLabels, Counter>,
     pending_evicted: Counter,
     pending: Mutex<Pending>,
+    /// The families' handles by borrowed label values (see [`series`]).
+    handles: Handles,
+}
+
+/// One [`SeriesCache`] per label set recorded together; the keys name the label values in order.
+#[derive(Debug, Default)]
+struct Handles {
+    /// `[agent, status]`: `cairn_agent_runs_total`, `cairn_agent_run_duration_seconds`.
+    runs: SeriesCache<2, (Counter, Histogram)>,
+    /// `[operation, provider, request model, error type]`.
+    genai_duration: SeriesCache<4, Histogram>,
+    /// `[operation, provider, request model, token type]`.
+    genai_tokens: SeriesCache<4, Histogram>,
+    /// `[agent, tool, status]`: `cairn_tool_calls_total`, `cairn_tool_call_duration_seconds`.
+    tools: SeriesCache<3, (Counter, Histogram)>,
+    /// `[agent, decision]`.
+    decisions: SeriesCache<2, Counter>,
+    /// `[agent]`.
+    confidence: SeriesCache<1, Histogram>,
+    /// `[agent, model, token type]`.
+    tokens: SeriesCache<3, Counter>,
+    /// `[agent, model]`.
+    cost: SeriesCache<2, Counter<f64, AtomicU64>>,
+    /// `[agent, error type]`.
+    errors: SeriesCache<2, Counter>,
+    /// `[agent]`: tool calls, most calls of one tool and reasoning steps per run.
+    per_run: SeriesCache<1, [Histogram; 3]>,
 }
 
 impl AgentMetrics {
@@ -236,6 +265,7 @@ impl AgentMetrics {
             errors: Family::default(),
             pending_evicted: Counter::default(),
             pending: Mutex::new(pending),
+            handles: Handles::default(),
             config,
         }
     }
@@ -434,83 +464,83 @@ impl AgentMetrics {
     }
 
     fn record_run_span(&self, span: &Span, name: &str) {
-        let agent = self.guard.admit("cairn_agent_runs_total", "agent", name);
         let ok = !span.is_error();
-        self.runs
-            .get_or_create(&AgentStatusLabels {
-                agent: agent.clone(),
-                status: status(ok),
-            })
-            .inc();
-        self.run_duration
-            .get_or_create(&AgentLabels {
-                agent: agent.clone(),
-            })
-            .observe(seconds(span.duration_ns()));
+        let duration = seconds(span.duration_ns());
+        self.handles.runs.record(
+            [name, status(ok)],
+            || {
+                let mut admitted = true;
+                let agent =
+                    self.guard
+                        .admit_noting("cairn_agent_runs_total", "agent", name, &mut admitted);
+                let runs = self.runs.get_or_create_owned(&AgentStatusLabels {
+                    agent: agent.clone(),
+                    status: status(ok),
+                });
+                let run_duration = self
+                    .run_duration
+                    .get_or_create_owned(&AgentLabels { agent });
+                ((runs, run_duration), admitted)
+            },
+            |(runs, run_duration)| {
+                runs.inc();
+                run_duration.observe(duration);
+            },
+        );
         if !ok {
-            self.count_error(agent, &error_type_of(span));
+            self.count_error(name, &error_type_of(span));
         }
     }
 
     fn record_genai(&self, span: &Span, llm: &Llm<'_>) {
-        let admit = |metric: &str, label: &str, value: Option<&str>| {
-            self.guard.admit(metric, label, value.unwrap_or(""))
-        };
-        let duration_metric = "gen_ai_client_operation_duration_seconds";
         let operation = span
             .attribute_str("gen_ai.operation.name")
             .unwrap_or("chat");
+        let provider = llm.names.provider.unwrap_or("");
+        let model = llm.names.request_model.unwrap_or("");
         let error_type = if span.is_error() {
             error_type_of(span)
         } else {
             String::new()
         };
-        self.genai_duration.observe(
-            GenAiOperationLabels {
-                gen_ai_operation_name: admit(
-                    duration_metric,
-                    "gen_ai_operation_name",
-                    Some(operation),
-                ),
-                gen_ai_provider_name: admit(
-                    duration_metric,
-                    "gen_ai_provider_name",
-                    llm.names.provider,
-                ),
-                gen_ai_request_model: admit(
-                    duration_metric,
-                    "gen_ai_request_model",
-                    llm.names.request_model,
-                ),
-                error_type: admit(duration_metric, "error_type", Some(&error_type)),
+        let duration = seconds(span.duration_ns());
+        self.handles.genai_duration.record(
+            [operation, provider, model, &error_type],
+            || {
+                let metric = "gen_ai_client_operation_duration_seconds";
+                let mut admitted = true;
+                let mut admit =
+                    |label, value| self.guard.admit_noting(metric, label, value, &mut admitted);
+                let labels = GenAiOperationLabels {
+                    gen_ai_operation_name: admit("gen_ai_operation_name", operation),
+                    gen_ai_provider_name: admit("gen_ai_provider_name", provider),
+                    gen_ai_request_model: admit("gen_ai_request_model", model),
+                    error_type: admit("error_type", &error_type),
+                };
+                (self.genai_duration.series(labels), admitted)
             },
-            seconds(span.duration_ns()),
+            |h| h.observe(duration),
         );
-        let tokens_metric = "gen_ai_client_token_usage";
         for (token_type, count) in [("input", llm.input), ("output", llm.output)] {
             let Some(count) = count else { continue };
             #[allow(clippy::cast_precision_loss)] // token counts far below 2^53
             let count = count as f64;
-            self.genai_tokens.observe(
-                GenAiTokenLabels {
-                    gen_ai_operation_name: admit(
-                        tokens_metric,
-                        "gen_ai_operation_name",
-                        Some(operation),
-                    ),
-                    gen_ai_provider_name: admit(
-                        tokens_metric,
-                        "gen_ai_provider_name",
-                        llm.names.provider,
-                    ),
-                    gen_ai_request_model: admit(
-                        tokens_metric,
-                        "gen_ai_request_model",
-                        llm.names.request_model,
-                    ),
-                    gen_ai_token_type: token_type,
+            self.handles.genai_tokens.record(
+                [operation, provider, model, token_type],
+                || {
+                    let metric = "gen_ai_client_token_usage";
+                    let mut admitted = true;
+                    let mut admit =
+                        |label, value| self.guard.admit_noting(metric, label, value, &mut admitted);
+                    let labels = GenAiTokenLabels {
+                        gen_ai_operation_name: admit("gen_ai_operation_name", operation),
+                        gen_ai_provider_name: admit("gen_ai_provider_name", provider),
+                        gen_ai_request_model: admit("gen_ai_request_model", model),
+                        gen_ai_token_type: token_type,
+                    };
+                    (self.genai_tokens.series(labels), admitted)
                 },
-                count,
+                |h| h.observe(count),
             );
         }
     }
@@ -529,90 +559,174 @@ impl AgentMetrics {
 
     fn emit(&self, agent: &str, counters: Counters) {
         if let Some((tool, ok, duration)) = counters.tool {
-            let metric = "cairn_tool_calls_total";
-            let agent = self.guard.admit(metric, "agent", agent);
-            let tool = self.guard.admit(metric, "tool", &tool);
-            self.tool_calls
-                .get_or_create(&ToolStatusLabels {
-                    agent: agent.clone(),
-                    tool: tool.clone(),
-                    status: status(ok),
-                })
-                .inc();
-            self.tool_duration
-                .get_or_create(&ToolLabels { agent, tool })
-                .observe(duration);
+            self.handles.tools.record(
+                [agent, &tool, status(ok)],
+                || {
+                    let metric = "cairn_tool_calls_total";
+                    let mut admitted = true;
+                    let agent = self
+                        .guard
+                        .admit_noting(metric, "agent", agent, &mut admitted);
+                    let tool = self
+                        .guard
+                        .admit_noting(metric, "tool", &tool, &mut admitted);
+                    let calls = self.tool_calls.get_or_create_owned(&ToolStatusLabels {
+                        agent: agent.clone(),
+                        tool: tool.clone(),
+                        status: status(ok),
+                    });
+                    let durations = self
+                        .tool_duration
+                        .get_or_create_owned(&ToolLabels { agent, tool });
+                    ((calls, durations), admitted)
+                },
+                |(calls, durations)| {
+                    calls.inc();
+                    durations.observe(duration);
+                },
+            );
         }
         if let Some((decision, confidence)) = counters.decision {
-            let metric = "cairn_decisions_total";
-            let agent = self.guard.admit(metric, "agent", agent);
-            let decision = self.guard.admit(metric, "decision", &decision);
-            self.decisions
-                .get_or_create(&DecisionLabels {
-                    agent: agent.clone(),
-                    decision,
-                })
-                .inc();
+            self.handles.decisions.record(
+                [agent, &decision],
+                || {
+                    let metric = "cairn_decisions_total";
+                    let mut admitted = true;
+                    let agent = self
+                        .guard
+                        .admit_noting(metric, "agent", agent, &mut admitted);
+                    let decision =
+                        self.guard
+                            .admit_noting(metric, "decision", &decision, &mut admitted);
+                    let labels = DecisionLabels { agent, decision };
+                    (self.decisions.get_or_create_owned(&labels), admitted)
+                },
+                |decisions| {
+                    decisions.inc();
+                },
+            );
             if let Some(confidence) = confidence {
-                self.confidence
-                    .get_or_create(&AgentLabels { agent })
-                    .observe(confidence);
+                self.handles.confidence.record(
+                    [agent],
+                    || {
+                        let mut admitted = true;
+                        let agent = self.guard.admit_noting(
+                            "cairn_decision_confidence",
+                            "agent",
+                            agent,
+                            &mut admitted,
+                        );
+                        let labels = AgentLabels { agent };
+                        (self.confidence.get_or_create_owned(&labels), admitted)
+                    },
+                    |h| h.observe(confidence),
+                );
             }
         }
         if let Some((model, input, output, cost)) = counters.llm {
-            let metric = "cairn_llm_tokens_total";
-            let agent = self.guard.admit(metric, "agent", agent);
-            let model = self.guard.admit(metric, "model", &model);
             for (kind, count) in [("input", input), ("output", output)] {
-                if count > 0 {
-                    self.tokens
-                        .get_or_create(&TokenLabels {
-                            agent: agent.clone(),
-                            model: model.clone(),
-                            r#type: kind,
-                        })
-                        .inc_by(count);
+                if count == 0 {
+                    continue;
                 }
+                self.handles.tokens.record(
+                    [agent, &model, kind],
+                    || {
+                        let metric = "cairn_llm_tokens_total";
+                        let mut admitted = true;
+                        let agent = self
+                            .guard
+                            .admit_noting(metric, "agent", agent, &mut admitted);
+                        let model = self
+                            .guard
+                            .admit_noting(metric, "model", &model, &mut admitted);
+                        let labels = TokenLabels {
+                            agent,
+                            model,
+                            r#type: kind,
+                        };
+                        (self.tokens.get_or_create_owned(&labels), admitted)
+                    },
+                    |tokens| {
+                        tokens.inc_by(count);
+                    },
+                );
             }
             if let Some(cost) = cost.filter(|c| c.is_finite() && *c > 0.0) {
-                self.cost
-                    .get_or_create(&ModelLabels { agent, model })
-                    .inc_by(cost);
+                self.handles.cost.record(
+                    [agent, &model],
+                    || {
+                        let metric = "cairn_llm_cost_usd_total";
+                        let mut admitted = true;
+                        let agent = self
+                            .guard
+                            .admit_noting(metric, "agent", agent, &mut admitted);
+                        let model = self
+                            .guard
+                            .admit_noting(metric, "model", &model, &mut admitted);
+                        let labels = ModelLabels { agent, model };
+                        (self.cost.get_or_create_owned(&labels), admitted)
+                    },
+                    |total| {
+                        total.inc_by(cost);
+                    },
+                );
             }
         }
         if let Some(error_type) = counters.error {
-            let agent = self.guard.admit("cairn_errors_total", "agent", agent);
             self.count_error(agent, &error_type);
         }
     }
 
-    fn count_error(&self, agent: String, error_type: &str) {
-        let error_type = self
-            .guard
-            .admit("cairn_errors_total", "error_type", error_type);
-        self.errors
-            .get_or_create(&ErrorLabels { agent, error_type })
-            .inc();
+    fn count_error(&self, agent: &str, error_type: &str) {
+        self.handles.errors.record(
+            [agent, error_type],
+            || {
+                let metric = "cairn_errors_total";
+                let mut admitted = true;
+                let agent = self
+                    .guard
+                    .admit_noting(metric, "agent", agent, &mut admitted);
+                let error_type =
+                    self.guard
+                        .admit_noting(metric, "error_type", error_type, &mut admitted);
+                let labels = ErrorLabels { agent, error_type };
+                (self.errors.get_or_create_owned(&labels), admitted)
+            },
+            |errors| {
+                errors.inc();
+            },
+        );
     }
 
     fn record_run(&self, run: &RunSummary) {
-        let agent = AgentLabels {
-            agent: self
-                .guard
-                .admit("cairn_tool_calls_per_run", "agent", &run.agent),
-        };
-        #[allow(clippy::cast_precision_loss)] // per-run counts far below 2^53
-        {
-            self.tool_calls_per_run
-                .get_or_create(&agent)
-                .observe(run.tool_calls as f64);
-            self.max_same_tool
-                .get_or_create(&agent)
-                .observe(run.max_same_tool as f64);
-            self.reasoning_steps
-                .get_or_create(&agent)
-                .observe(run.reasoning_steps as f64);
-        }
+        self.handles.per_run.record(
+            [&run.agent],
+            || {
+                let mut admitted = true;
+                let agent = AgentLabels {
+                    agent: self.guard.admit_noting(
+                        "cairn_tool_calls_per_run",
+                        "agent",
+                        &run.agent,
+                        &mut admitted,
+                    ),
+                };
+                let handles = [
+                    self.tool_calls_per_run.get_or_create_owned(&agent),
+                    self.max_same_tool.get_or_create_owned(&agent),
+                    self.reasoning_steps.get_or_create_owned(&agent),
+                ];
+                (handles, admitted)
+            },
+            |[tool_calls, max_same_tool, reasoning_steps]| {
+                #[allow(clippy::cast_precision_loss)] // per-run counts far below 2^53
+                {
+                    tool_calls.observe(run.tool_calls as f64);
+                    max_same_tool.observe(run.max_same_tool as f64);
+                    reasoning_steps.observe(run.reasoning_steps as f64);
+                }
+            },
+        );
     }
 }
 
