@@ -24,7 +24,7 @@
 //! - Parent chains are walked at most [`MAX_DEPTH`] hops, so a malicious parent cycle ends as
 //!   "no run".
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use cairn_model::{SpanId, TraceId};
@@ -137,8 +137,12 @@ enum Walk {
 #[derive(Debug)]
 pub(crate) struct Pending {
     traces: HashMap<TraceId, TraceState>,
-    /// Activity order: sequence number of a trace's last arrival → trace.
-    activity: BTreeMap<u64, TraceId>,
+    /// Activity order, least recent first: `(sequence number, trace)` of every arrival. An entry
+    /// is live while its trace's `seq` is still that number; entries left behind by a later
+    /// arrival are skipped where met and swept out once they outnumber the traces (see
+    /// [`Pending::push_activity`]), so an arrival costs amortized O(1) instead of a sorted map's
+    /// remove and insert.
+    activity: VecDeque<(u64, TraceId)>,
     /// Runs to finalize, in deadline order (deadlines are arrival + a constant grace).
     grace_queue: VecDeque<(Instant, TraceId, SpanId)>,
     next_seq: u64,
@@ -158,7 +162,7 @@ impl Pending {
     ) -> Self {
         Self {
             traces: HashMap::default(),
-            activity: BTreeMap::new(),
+            activity: VecDeque::new(),
             grace_queue: VecDeque::new(),
             next_seq: 0,
             spans: 0,
@@ -206,8 +210,6 @@ impl Pending {
             seq,
             last_active: now,
         });
-        self.activity.remove(&state.seq);
-        self.activity.insert(seq, trace);
         state.seq = seq;
         state.last_active = now;
         self.spans += 1;
@@ -259,6 +261,7 @@ impl Pending {
                 settle(state, waiter, *facts, walk, effects);
             }
         }
+        self.push_activity(seq, trace);
         true
     }
 
@@ -278,17 +281,37 @@ impl Pending {
                 effects.push(Effect::Run(summarize(agent, &run)));
             }
         }
-        while let Some((&seq, &trace)) = self.activity.first_key_value() {
-            let idle = self
-                .traces
-                .get(&trace)
-                .is_none_or(|s| now.saturating_duration_since(s.last_active) >= self.timeout);
-            if !idle {
-                break;
+        while let Some(&(seq, trace)) = self.activity.front() {
+            match self.traces.get(&trace) {
+                Some(state) if state.seq == seq => {
+                    if now.saturating_duration_since(state.last_active) < self.timeout {
+                        break;
+                    }
+                    self.activity.pop_front();
+                    self.drop_trace(trace, effects);
+                }
+                _ => {
+                    self.activity.pop_front();
+                }
             }
-            self.activity.remove(&seq);
-            self.drop_trace(trace, effects);
         }
+    }
+
+    /// Records an arrival in the activity order, sweeping out stale entries once there are more
+    /// than twice as many entries as traces (plus a constant), so the queue stays within a small
+    /// multiple of the traces held and each arrival pays for at most a bounded share of a sweep.
+    fn push_activity(&mut self, seq: u64, trace: TraceId) {
+        self.activity.push_back((seq, trace));
+        if self.activity.len() > 2 * self.traces.len() + 64 {
+            let traces = &self.traces;
+            self.activity
+                .retain(|&(seq, trace)| traces.get(&trace).is_some_and(|s| s.seq == seq));
+        }
+    }
+
+    /// Whether `(seq, trace)` is the latest arrival of a trace still held.
+    fn is_live(&self, (seq, trace): (u64, TraceId)) -> bool {
+        self.traces.get(&trace).is_some_and(|s| s.seq == seq)
     }
 
     /// Drops every trace (shutdown, tests): waiting spans are emitted, open runs finalized.
@@ -308,15 +331,24 @@ impl Pending {
             if self.traces.len() + new_trace <= self.runs_cap && self.spans < self.spans_cap {
                 return;
             }
-            // A single trace over the span cap is dropped itself.
-            let victim = self.activity.values().copied().find(|t| *t != keep);
+            while self
+                .activity
+                .front()
+                .is_some_and(|&entry| !self.is_live(entry))
+            {
+                self.activity.pop_front();
+            }
+            // A single trace over the span cap is dropped itself. The victim's entries go stale
+            // with it.
+            let victim = self
+                .activity
+                .iter()
+                .find(|&&entry| entry.1 != keep && self.is_live(entry))
+                .map(|&(_, trace)| trace);
             let Some(victim) = victim.or_else(|| self.traces.contains_key(&keep).then_some(keep))
             else {
                 return;
             };
-            if let Some(seq) = self.traces.get(&victim).map(|s| s.seq) {
-                self.activity.remove(&seq);
-            }
             if self.drop_trace(victim, effects) {
                 effects.push(Effect::Evicted);
             }
@@ -530,6 +562,33 @@ mod tests {
         assert_eq!(p.traces(), 2);
         assert!(fx.iter().any(|e| matches!(e, Effect::Evicted)));
         assert_eq!(runs(&fx)[0].agent, "b");
+    }
+
+    #[test]
+    fn a_busy_trace_keeps_the_activity_queue_small_and_idle_ones_still_time_out() {
+        let now = Instant::now();
+        let timeout = Duration::from_secs(60);
+        let mut p = Pending::new(10, 100_000, Duration::ZERO, timeout);
+        let mut fx = Vec::new();
+        p.arrive(tid(1), sid(1), Some(sid(200)), tool("a"), now, &mut fx);
+        let later = now + Duration::from_secs(30);
+        for i in 0..10_000_u32 {
+            let mut span = [0; 8];
+            span[..4].copy_from_slice(&i.to_be_bytes());
+            p.arrive(tid(2), SpanId(span), None, tool("b"), later, &mut fx);
+            assert!(
+                p.activity.len() <= 2 * p.traces() + 64,
+                "{}",
+                p.activity.len()
+            );
+        }
+        fx.clear();
+        // Trace 1 is idle for the timeout, trace 2 is not yet.
+        p.tick(now + timeout, &mut fx);
+        assert_eq!(emitted_agents(&fx), [UNKNOWN_AGENT]);
+        assert_eq!((p.traces(), p.spans()), (1, 10_000));
+        p.tick(later + timeout, &mut fx);
+        assert_eq!((p.traces(), p.spans(), p.activity.len()), (0, 0, 0));
     }
 
     #[test]
