@@ -93,7 +93,7 @@ mod tests {
             ..Span::default()
         };
         s.resource.attributes.push(KeyValue {
-            key: "cairn.project".to_owned(),
+            key: "cairn.project".into(),
             value: AnyValue::String(project.to_owned()),
         });
         Record::Span(s)

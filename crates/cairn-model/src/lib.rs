@@ -13,12 +13,14 @@
 
 pub mod codec;
 pub mod genai;
+pub mod key;
 pub mod kind;
 pub mod otlp;
 mod span;
 mod value;
 
 pub use genai::{Decision, ErrorInfo, GenAiInfo, ModelInfo, ModelNames, TokenUsage, ToolCall};
+pub use key::Key;
 pub use kind::{AgentKind, ParseAgentKindError};
 pub use otlp::Limits;
 pub use span::{

@@ -11,6 +11,8 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::Key;
+
 /// An OTLP `AnyValue`: every variant the protocol can carry.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -37,15 +39,15 @@ pub enum AnyValue {
 /// One attribute: a key and its value. Attribute lists keep the sender's order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KeyValue {
-    /// The attribute key, e.g. `gen_ai.operation.name`.
-    pub key: String,
+    /// The attribute key, e.g. `gen_ai.operation.name` (well-known keys borrow a static string).
+    pub key: Key,
     /// The attribute value.
     pub value: AnyValue,
 }
 
 impl KeyValue {
     /// Builds a key-value pair.
-    pub fn new(key: impl Into<String>, value: impl Into<AnyValue>) -> Self {
+    pub fn new(key: impl Into<Key>, value: impl Into<AnyValue>) -> Self {
         Self {
             key: key.into(),
             value: value.into(),
@@ -166,7 +168,7 @@ fn double_to_json(d: f64) -> Value {
 pub fn attributes_to_json(attributes: &[KeyValue]) -> Map<String, Value> {
     attributes
         .iter()
-        .map(|kv| (kv.key.clone(), kv.value.to_json()))
+        .map(|kv| (kv.key.to_string(), kv.value.to_json()))
         .collect()
 }
 

@@ -53,7 +53,10 @@ fn any_value(double: BoxedStrategy<f64>) -> impl Strategy<Value = AnyValue> {
             proptest::collection::vec((key(), inner), 0..4).prop_map(|kvs| {
                 AnyValue::KvList(
                     kvs.into_iter()
-                        .map(|(key, value)| KeyValue { key, value })
+                        .map(|(key, value)| KeyValue {
+                            key: key.into(),
+                            value,
+                        })
                         .collect(),
                 )
             }),
@@ -63,7 +66,10 @@ fn any_value(double: BoxedStrategy<f64>) -> impl Strategy<Value = AnyValue> {
 
 fn attributes(double: BoxedStrategy<f64>) -> impl Strategy<Value = Vec<KeyValue>> {
     proptest::collection::vec(
-        (key(), any_value(double)).prop_map(|(key, value)| KeyValue { key, value }),
+        (key(), any_value(double)).prop_map(|(key, value)| KeyValue {
+            key: key.into(),
+            value,
+        }),
         0..5,
     )
 }

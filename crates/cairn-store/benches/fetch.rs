@@ -28,7 +28,7 @@ const MS: u64 = 1_000_000;
 
 fn kv(key: &str, value: AnyValue) -> KeyValue {
     KeyValue {
-        key: key.to_owned(),
+        key: key.into(),
         value,
     }
 }

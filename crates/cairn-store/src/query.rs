@@ -1262,7 +1262,7 @@ mod tests {
 
     fn kv(key: &str, value: AnyValue) -> KeyValue {
         KeyValue {
-            key: key.to_owned(),
+            key: key.into(),
             value,
         }
     }

@@ -14,7 +14,7 @@ const T0: u64 = 1_735_689_600_000_000_000;
 
 fn kv(key: &str, value: AnyValue) -> KeyValue {
     KeyValue {
-        key: key.to_owned(),
+        key: key.into(),
         value,
     }
 }

@@ -16,7 +16,7 @@ const T0: u64 = 1_735_689_600_000_000_000;
 
 fn kv(key: &str, value: impl Into<Val>) -> KeyValue {
     KeyValue {
-        key: key.to_owned(),
+        key: key.into(),
         value: value.into().0,
     }
 }

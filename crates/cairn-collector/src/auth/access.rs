@@ -69,7 +69,7 @@ impl Access {
     /// The ledger record.
     pub(crate) fn to_log(&self) -> LogRecord {
         let s = |k: &str, v: &str| KeyValue {
-            key: k.to_owned(),
+            key: k.into(),
             value: AnyValue::String(v.to_owned()),
         };
         let mut attributes = vec![
@@ -85,7 +85,7 @@ impl Access {
         }
         if let Some(i) = self.ledger_index {
             attributes.push(KeyValue {
-                key: "cairn.audit.ledger_index".to_owned(),
+                key: "cairn.audit.ledger_index".into(),
                 value: AnyValue::Int(i64::try_from(i).unwrap_or(i64::MAX)),
             });
         }

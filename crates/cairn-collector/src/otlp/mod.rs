@@ -143,7 +143,7 @@ pub(crate) fn set_project(resource: &mut cairn_model::Resource, project: &str) {
         .attributes
         .retain(|kv| kv.key != crate::auth::PROJECT_ATTRIBUTE);
     resource.attributes.push(cairn_model::KeyValue {
-        key: crate::auth::PROJECT_ATTRIBUTE.to_owned(),
+        key: crate::auth::PROJECT_ATTRIBUTE.into(),
         value: cairn_model::AnyValue::String(project.to_owned()),
     });
 }

@@ -53,6 +53,7 @@ use prost::encoding::{
 };
 
 use super::CodecError;
+use crate::Key;
 use crate::otlp::FieldError;
 use crate::span::{
     EntityRef, Event, InstrumentationScope, Link, LogRecord, Resource, Span, SpanId, SpanKind,
@@ -169,6 +170,21 @@ fn read_string(wire_type: WireType, value: &mut String, buf: &mut Buf<'_>) -> Re
             string::merge(wire_type, &mut String::new(), buf, cx())
         }
     }
+}
+
+/// [`read_string`] for an attribute key: a well-known key borrows its static copy.
+fn read_key(wire_type: WireType, key: &mut Key, buf: &mut Buf<'_>) -> Result<()> {
+    let start = *buf;
+    let bytes = raw_bytes(wire_type, buf)?;
+    if let Ok(s) = std::str::from_utf8(bytes) {
+        *key = Key::from(s);
+        return Ok(());
+    }
+    *buf = start;
+    let mut text = String::new();
+    read_string(wire_type, &mut text, buf)?;
+    *key = Key::from(text);
+    Ok(())
 }
 
 fn read_u32(wire_type: WireType, value: &mut u32, buf: &mut Buf<'_>) -> Result<()> {
@@ -290,7 +306,7 @@ fn key_value_field(
     budget: u32,
 ) -> Result<()> {
     match tag {
-        1 => read_string(wire_type, &mut kv.key, buf).map_err(at("KeyValue", "key")),
+        1 => read_key(wire_type, &mut kv.key, buf).map_err(at("KeyValue", "key")),
         2 => message(wire_type, &mut kv.value, buf, budget, any_value)
             .map_err(at("KeyValue", "value")),
         // `key_strindex` (profiles only) is read and ignored (see `otlp::convert`).
@@ -307,7 +323,7 @@ fn push_key_value(
     budget: u32,
 ) -> Result<()> {
     let mut kv = KeyValue {
-        key: String::new(),
+        key: Key::default(),
         value: AnyValue::Empty,
     };
     message(wire_type, &mut kv, buf, budget, key_value_field)?;

@@ -45,17 +45,18 @@ fn delimited_header(tag: u32, len: usize, buf: &mut Buf) {
     encode_varint(len as u64, buf);
 }
 
-fn str_len(tag: u32, value: &String) -> usize {
+fn str_len(tag: u32, value: &str) -> usize {
     if value.is_empty() {
         0
     } else {
-        string::encoded_len(tag, value)
+        delimited_len(tag, value.len())
     }
 }
 
-fn write_str(tag: u32, value: &String, buf: &mut Buf) {
+fn write_str(tag: u32, value: &str, buf: &mut Buf) {
     if !value.is_empty() {
-        string::encode(tag, value, buf);
+        delimited_header(tag, value.len(), buf);
+        buf.extend_from_slice(value.as_bytes());
     }
 }
 

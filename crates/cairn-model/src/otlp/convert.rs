@@ -88,7 +88,7 @@ pub(crate) fn attributes_from_proto(attributes: Vec<common::KeyValue>) -> Vec<Ke
     attributes
         .into_iter()
         .map(|kv| KeyValue {
-            key: kv.key,
+            key: kv.key.into(),
             value: kv.value.map_or(AnyValue::Empty, value_from_proto),
         })
         .collect()
@@ -100,7 +100,7 @@ pub(crate) fn attributes_to_proto(attributes: &[KeyValue]) -> Vec<common::KeyVal
     attributes
         .iter()
         .map(|kv| common::KeyValue {
-            key: kv.key.clone(),
+            key: kv.key.to_string(),
             value: match kv.value {
                 AnyValue::Empty => None,
                 ref other => Some(value_to_proto(other)),
