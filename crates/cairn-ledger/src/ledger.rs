@@ -861,7 +861,23 @@ impl Ledger {
     /// Reads up to `max` entries starting at `start` (fewer at the end of the log; none if
     /// `start == size`).
     pub fn read_range(&self, start: u64, max: usize) -> Result<Vec<Vec<u8>>, ReadError> {
-        self.inner.read_range(start, max)
+        let mut out = Vec::new();
+        self.inner
+            .read_range_with(start, max, |_, entry| out.push(entry.to_vec()))?;
+        Ok(out)
+    }
+
+    /// [`Ledger::read_range`] without a copy per entry: calls `visit` with each entry's index
+    /// and bytes (borrowed from one read of every run of neighbouring records), in order, and
+    /// returns how many it visited. Each entry's checksum is checked before it is visited; on a
+    /// read or checksum error the entries already visited stay visited.
+    pub fn read_range_with(
+        &self,
+        start: u64,
+        max: usize,
+        visit: impl FnMut(u64, &[u8]),
+    ) -> Result<u64, ReadError> {
+        self.inner.read_range_with(start, max, visit)
     }
 
     /// The latest signed checkpoint note.
@@ -1639,14 +1655,19 @@ impl Inner {
         Ok(file)
     }
 
-    fn read_range(&self, start: u64, max: usize) -> Result<Vec<Vec<u8>>, ReadError> {
+    fn read_range_with(
+        &self,
+        start: u64,
+        max: usize,
+        mut visit: impl FnMut(u64, &[u8]),
+    ) -> Result<u64, ReadError> {
         let size = self.visible.load(Ordering::Acquire);
         if start > size {
             return Err(ReadError::OutOfRange { index: start, size });
         }
         let n = (size - start).min(max as u64);
         if n == 0 {
-            return Ok(Vec::new());
+            return Ok(0);
         }
         let mut raw = vec![0u8; n as usize * 8];
         self.offsets.read_exact_at(&mut raw, start * 8)?;
@@ -1658,7 +1679,6 @@ impl Inner {
                 u64::from_le_bytes(a)
             })
             .collect();
-        let mut out = Vec::with_capacity(n as usize);
         let mut i = 0usize;
         while i < offsets.len() {
             let index = start + i as u64;
@@ -1702,10 +1722,10 @@ impl Inner {
                 if layout::record_crc(entry) != crc {
                     return Err(corrupt("record checksum mismatch"));
                 }
-                out.push(entry.to_vec());
+                visit(index, entry);
             }
             i = j;
         }
-        Ok(out)
+        Ok(n)
     }
 }

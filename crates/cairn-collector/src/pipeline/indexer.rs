@@ -487,26 +487,26 @@ fn read_batch(
     max: usize,
     privacy: &Privacy,
 ) -> Result<Ready, IndexError> {
-    let entries = ledger
-        .read_range(cursor, max)
+    let mut records: Vec<(u64, Record)> = Vec::with_capacity(max.min(1 << 16));
+    let mut undecodable = 0;
+    // Entries are decoded straight from the ledger's read buffer (no copy per entry).
+    let read = ledger
+        .read_range_with(cursor, max, |index, bytes| {
+            match cairn_model::codec::decode(bytes) {
+                Ok(mut record) => {
+                    privacy.reveal(&mut record);
+                    records.push((index, record));
+                }
+                Err(err) => {
+                    undecodable += 1;
+                    tracing::warn!(index, error = %err, "ledger entry does not decode; not indexed");
+                }
+            }
+        })
         .map_err(|source| IndexError::Read {
             start: cursor,
             source,
         })?;
-    let mut records: Vec<(u64, Record)> = Vec::with_capacity(entries.len());
-    let mut undecodable = 0;
-    for (index, bytes) in (cursor..).zip(&entries) {
-        match cairn_model::codec::decode(bytes) {
-            Ok(mut record) => {
-                privacy.reveal(&mut record);
-                records.push((index, record));
-            }
-            Err(err) => {
-                undecodable += 1;
-                tracing::warn!(index, error = %err, "ledger entry does not decode; not indexed");
-            }
-        }
-    }
     if undecodable > 0 {
         tracing::warn!(
             undecodable,
@@ -516,7 +516,7 @@ fn read_batch(
     }
     Ok(Ready {
         start: cursor,
-        next: cursor + entries.len() as u64,
+        next: cursor + read,
         prepared: Store::prepare(records),
     })
 }

@@ -35,6 +35,26 @@ fn appended_entries_read_back_across_segments() {
     let all = ledger.read_range(0, 10_000).unwrap();
     assert_eq!(all.len(), 700);
     assert!(all.iter().enumerate().all(|(i, e)| *e == entry(i as u64)));
+    // The visiting read sees the same entries, in order, with their indices, across segments.
+    let mut visited = Vec::new();
+    let n = ledger
+        .read_range_with(30, 400, |index, bytes| {
+            visited.push((index, bytes.to_vec()))
+        })
+        .unwrap();
+    assert_eq!((n, visited.len()), (400, 400));
+    assert!(
+        visited
+            .iter()
+            .zip(30..)
+            .all(|((index, e), i)| *index == i && *e == entry(i))
+    );
+    assert_eq!(
+        ledger
+            .read_range_with(700, 5, |_, _| panic!("nothing to visit"))
+            .unwrap(),
+        0
+    );
     assert_eq!(ledger.read_range(650, 20).unwrap().len(), 20);
     assert_eq!(ledger.read_range(690, 20).unwrap().len(), 10);
     assert!(ledger.read_range(700, 5).unwrap().is_empty());
