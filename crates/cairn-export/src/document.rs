@@ -331,7 +331,7 @@ pub fn span_document(span: &Span, ctx: &DocumentContext<'_>) -> Value {
             !(LIFTED.contains(&kv.key.as_str())
                 && get(&doc, &kv.key).is_some_and(|typed| lifted_verbatim(&kv.value, typed)))
         })
-        .map(|kv| (kv.key.to_string(), kv.value.to_json()))
+        .map(|kv| (kv.key.as_str().to_owned(), kv.value.to_json()))
         .collect();
     if !remaining.is_empty() {
         doc.insert("attributes".to_owned(), Value::Object(remaining));

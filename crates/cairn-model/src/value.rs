@@ -168,7 +168,7 @@ fn double_to_json(d: f64) -> Value {
 pub fn attributes_to_json(attributes: &[KeyValue]) -> Map<String, Value> {
     attributes
         .iter()
-        .map(|kv| (kv.key.to_string(), kv.value.to_json()))
+        .map(|kv| (kv.key.as_str().to_owned(), kv.value.to_json()))
         .collect()
 }
 

@@ -597,4 +597,20 @@ fn decode_rejects_bad_headers_and_shapes() {
         error.to_string(),
         "invalid trace_id: must be 16 bytes, got 3 bytes"
     );
+
+    // An attribute key that is not UTF-8 fails as any string field does, well-known or not.
+    for key in ["zz.custom.key", "gen_ai.tool.name"] {
+        let mut span = fixture_span();
+        span.attributes.push(KeyValue::new(key, "v"));
+        let mut bytes = codec::encode_span(&span);
+        let at = bytes
+            .windows(key.len())
+            .rposition(|w| w == key.as_bytes())
+            .expect("key in the encoding");
+        bytes[at + 1] = 0xff;
+        let error = codec::decode(&bytes).expect_err("key is not UTF-8");
+        let (strict, prost) = (error.to_string(), codec::decode_with_prost(&bytes));
+        assert!(strict.contains("invalid string value"), "{strict}");
+        assert_eq!(strict, prost.expect_err("prost rejects it too").to_string());
+    }
 }

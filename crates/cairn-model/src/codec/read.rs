@@ -180,11 +180,9 @@ fn read_key(wire_type: WireType, key: &mut Key, buf: &mut Buf<'_>) -> Result<()>
         *key = Key::from(s);
         return Ok(());
     }
+    // Not UTF-8: read it again as a string for the same error a string field gives.
     *buf = start;
-    let mut text = String::new();
-    read_string(wire_type, &mut text, buf)?;
-    *key = Key::from(text);
-    Ok(())
+    read_string(wire_type, &mut String::new(), buf)
 }
 
 fn read_u32(wire_type: WireType, value: &mut u32, buf: &mut Buf<'_>) -> Result<()> {

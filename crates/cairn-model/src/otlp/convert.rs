@@ -100,7 +100,7 @@ pub(crate) fn attributes_to_proto(attributes: &[KeyValue]) -> Vec<common::KeyVal
     attributes
         .iter()
         .map(|kv| common::KeyValue {
-            key: kv.key.to_string(),
+            key: kv.key.as_str().to_owned(),
             value: match kv.value {
                 AnyValue::Empty => None,
                 ref other => Some(value_to_proto(other)),
