@@ -300,25 +300,28 @@ impl Span {
 
     /// The recorded decision, from Cairn's `cairn.decision.*` or OpenInference's `decision.*`.
     pub fn decision(&self) -> Option<Decision> {
-        ["cairn.decision.", "decision."]
-            .into_iter()
-            .find_map(|prefix| self.decision_with_prefix(prefix))
+        DECISION_KEYS
+            .iter()
+            .find_map(|keys| self.decision_with_keys(keys))
     }
 
-    fn decision_with_prefix(&self, prefix: &str) -> Option<Decision> {
-        let get = |field: &str| self.attribute(&format!("{prefix}{field}"));
-        let string = |field: &str| get(field).map(AnyValue::to_display_string);
+    fn decision_with_keys(&self, keys: &DecisionKeys) -> Option<Decision> {
+        let string = |key: &str| self.attribute(key).map(AnyValue::to_display_string);
         let decision = Decision {
-            name: string("name"),
-            options: get("options").map(options_list).unwrap_or_default(),
-            chosen: string("chosen"),
-            confidence: get("confidence")
+            name: string(keys.name),
+            options: self
+                .attribute(keys.options)
+                .map(options_list)
+                .unwrap_or_default(),
+            chosen: string(keys.chosen),
+            confidence: self
+                .attribute(keys.confidence)
                 .and_then(|v| match v {
                     AnyValue::String(s) => s.trim().parse().ok(),
                     other => other.as_f64(),
                 })
                 .filter(|c| (0.0..=1.0).contains(c)),
-            rationale: string("rationale"),
+            rationale: string(keys.rationale),
         };
         (decision != Decision::default()).then_some(decision)
     }
@@ -430,6 +433,34 @@ pub fn reasoning_of_output_messages(messages: &Value) -> Option<String> {
         .collect();
     (!parts.is_empty()).then(|| parts.join("\n\n"))
 }
+
+/// The attribute keys of one spelling of a decision (spelled out, so that looking a decision up
+/// builds no key strings).
+struct DecisionKeys {
+    name: &'static str,
+    options: &'static str,
+    chosen: &'static str,
+    confidence: &'static str,
+    rationale: &'static str,
+}
+
+/// Cairn's `cairn.decision.*`, then the bare `decision.*`: the first with any field wins.
+const DECISION_KEYS: [DecisionKeys; 2] = [
+    DecisionKeys {
+        name: "cairn.decision.name",
+        options: "cairn.decision.options",
+        chosen: "cairn.decision.chosen",
+        confidence: "cairn.decision.confidence",
+        rationale: "cairn.decision.rationale",
+    },
+    DecisionKeys {
+        name: "decision.name",
+        options: "decision.options",
+        chosen: "decision.chosen",
+        confidence: "decision.confidence",
+        rationale: "decision.rationale",
+    },
+];
 
 #[cfg(test)]
 mod tests {
