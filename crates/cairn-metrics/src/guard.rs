@@ -62,19 +62,13 @@ impl LabelGuard {
             .unwrap_or_else(|| OTHER.to_owned())
     }
 
-    /// [`LabelGuard::admit`], clearing `admitted` when the value was replaced by [`OTHER`].
-    pub(crate) fn admit_noting(
-        &self,
-        metric: &str,
-        label: &str,
-        value: &str,
-        admitted: &mut bool,
-    ) -> String {
-        self.admit_scoped(label, metric, label, value)
-            .unwrap_or_else(|| {
-                *admitted = false;
-                OTHER.to_owned()
-            })
+    /// Admits the label values of one series of `metric`, one [`Admission::value`] at a time.
+    pub(crate) fn admission<'a>(&'a self, metric: &'a str) -> Admission<'a> {
+        Admission {
+            guard: self,
+            metric,
+            all_admitted: true,
+        }
     }
 
     /// Admits `value` into the value set named `scope` (a label name, or metric and label for
@@ -121,6 +115,31 @@ impl LabelGuard {
                 label: label.to_owned(),
             })
             .inc();
+    }
+}
+
+/// The label values of one series being admitted (see [`LabelGuard::admission`]).
+#[derive(Debug)]
+pub(crate) struct Admission<'a> {
+    guard: &'a LabelGuard,
+    metric: &'a str,
+    all_admitted: bool,
+}
+
+impl Admission<'_> {
+    /// [`LabelGuard::admit`] for this series' metric.
+    pub(crate) fn value(&mut self, label: &str, value: &str) -> String {
+        self.guard
+            .admit_scoped(label, self.metric, label, value)
+            .unwrap_or_else(|| {
+                self.all_admitted = false;
+                OTHER.to_owned()
+            })
+    }
+
+    /// Whether every value so far was admitted as itself (none became [`OTHER`]).
+    pub(crate) fn all_admitted(&self) -> bool {
+        self.all_admitted
     }
 }
 

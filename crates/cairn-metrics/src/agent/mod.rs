@@ -469,10 +469,8 @@ impl AgentMetrics {
         self.handles.runs.record(
             [name, status(ok)],
             || {
-                let mut admitted = true;
-                let agent =
-                    self.guard
-                        .admit_noting("cairn_agent_runs_total", "agent", name, &mut admitted);
+                let mut admit = self.guard.admission("cairn_agent_runs_total");
+                let agent = admit.value("agent", name);
                 let runs = self.runs.get_or_create_owned(&AgentStatusLabels {
                     agent: agent.clone(),
                     status: status(ok),
@@ -480,7 +478,7 @@ impl AgentMetrics {
                 let run_duration = self
                     .run_duration
                     .get_or_create_owned(&AgentLabels { agent });
-                ((runs, run_duration), admitted)
+                ((runs, run_duration), admit.all_admitted())
             },
             |(runs, run_duration)| {
                 runs.inc();
@@ -503,21 +501,29 @@ impl AgentMetrics {
         } else {
             String::new()
         };
+        // The labels both GenAI histograms share, admitted for `metric`.
+        let shared = |metric| {
+            let mut admit = self.guard.admission(metric);
+            let values = [
+                admit.value("gen_ai_operation_name", operation),
+                admit.value("gen_ai_provider_name", provider),
+                admit.value("gen_ai_request_model", model),
+            ];
+            (admit, values)
+        };
         let duration = seconds(span.duration_ns());
         self.handles.genai_duration.record(
             [operation, provider, model, &error_type],
             || {
-                let metric = "gen_ai_client_operation_duration_seconds";
-                let mut admitted = true;
-                let mut admit =
-                    |label, value| self.guard.admit_noting(metric, label, value, &mut admitted);
+                let (mut admit, [operation, provider, model]) =
+                    shared("gen_ai_client_operation_duration_seconds");
                 let labels = GenAiOperationLabels {
-                    gen_ai_operation_name: admit("gen_ai_operation_name", operation),
-                    gen_ai_provider_name: admit("gen_ai_provider_name", provider),
-                    gen_ai_request_model: admit("gen_ai_request_model", model),
-                    error_type: admit("error_type", &error_type),
+                    gen_ai_operation_name: operation,
+                    gen_ai_provider_name: provider,
+                    gen_ai_request_model: model,
+                    error_type: admit.value("error_type", &error_type),
                 };
-                (self.genai_duration.series(labels), admitted)
+                (self.genai_duration.series(labels), admit.all_admitted())
             },
             |h| h.observe(duration),
         );
@@ -528,17 +534,14 @@ impl AgentMetrics {
             self.handles.genai_tokens.record(
                 [operation, provider, model, token_type],
                 || {
-                    let metric = "gen_ai_client_token_usage";
-                    let mut admitted = true;
-                    let mut admit =
-                        |label, value| self.guard.admit_noting(metric, label, value, &mut admitted);
+                    let (admit, [operation, provider, model]) = shared("gen_ai_client_token_usage");
                     let labels = GenAiTokenLabels {
-                        gen_ai_operation_name: admit("gen_ai_operation_name", operation),
-                        gen_ai_provider_name: admit("gen_ai_provider_name", provider),
-                        gen_ai_request_model: admit("gen_ai_request_model", model),
+                        gen_ai_operation_name: operation,
+                        gen_ai_provider_name: provider,
+                        gen_ai_request_model: model,
                         gen_ai_token_type: token_type,
                     };
-                    (self.genai_tokens.series(labels), admitted)
+                    (self.genai_tokens.series(labels), admit.all_admitted())
                 },
                 |h| h.observe(count),
             );
@@ -562,14 +565,9 @@ impl AgentMetrics {
             self.handles.tools.record(
                 [agent, &tool, status(ok)],
                 || {
-                    let metric = "cairn_tool_calls_total";
-                    let mut admitted = true;
-                    let agent = self
-                        .guard
-                        .admit_noting(metric, "agent", agent, &mut admitted);
-                    let tool = self
-                        .guard
-                        .admit_noting(metric, "tool", &tool, &mut admitted);
+                    let mut admit = self.guard.admission("cairn_tool_calls_total");
+                    let agent = admit.value("agent", agent);
+                    let tool = admit.value("tool", &tool);
                     let calls = self.tool_calls.get_or_create_owned(&ToolStatusLabels {
                         agent: agent.clone(),
                         tool: tool.clone(),
@@ -578,7 +576,7 @@ impl AgentMetrics {
                     let durations = self
                         .tool_duration
                         .get_or_create_owned(&ToolLabels { agent, tool });
-                    ((calls, durations), admitted)
+                    ((calls, durations), admit.all_admitted())
                 },
                 |(calls, durations)| {
                     calls.inc();
@@ -590,16 +588,13 @@ impl AgentMetrics {
             self.handles.decisions.record(
                 [agent, &decision],
                 || {
-                    let metric = "cairn_decisions_total";
-                    let mut admitted = true;
-                    let agent = self
-                        .guard
-                        .admit_noting(metric, "agent", agent, &mut admitted);
-                    let decision =
-                        self.guard
-                            .admit_noting(metric, "decision", &decision, &mut admitted);
-                    let labels = DecisionLabels { agent, decision };
-                    (self.decisions.get_or_create_owned(&labels), admitted)
+                    let mut admit = self.guard.admission("cairn_decisions_total");
+                    let labels = DecisionLabels {
+                        agent: admit.value("agent", agent),
+                        decision: admit.value("decision", &decision),
+                    };
+                    let decisions = self.decisions.get_or_create_owned(&labels);
+                    (decisions, admit.all_admitted())
                 },
                 |decisions| {
                     decisions.inc();
@@ -609,15 +604,12 @@ impl AgentMetrics {
                 self.handles.confidence.record(
                     [agent],
                     || {
-                        let mut admitted = true;
-                        let agent = self.guard.admit_noting(
-                            "cairn_decision_confidence",
-                            "agent",
-                            agent,
-                            &mut admitted,
-                        );
-                        let labels = AgentLabels { agent };
-                        (self.confidence.get_or_create_owned(&labels), admitted)
+                        let mut admit = self.guard.admission("cairn_decision_confidence");
+                        let labels = AgentLabels {
+                            agent: admit.value("agent", agent),
+                        };
+                        let histogram = self.confidence.get_or_create_owned(&labels);
+                        (histogram, admit.all_admitted())
                     },
                     |h| h.observe(confidence),
                 );
@@ -631,20 +623,14 @@ impl AgentMetrics {
                 self.handles.tokens.record(
                     [agent, &model, kind],
                     || {
-                        let metric = "cairn_llm_tokens_total";
-                        let mut admitted = true;
-                        let agent = self
-                            .guard
-                            .admit_noting(metric, "agent", agent, &mut admitted);
-                        let model = self
-                            .guard
-                            .admit_noting(metric, "model", &model, &mut admitted);
+                        let mut admit = self.guard.admission("cairn_llm_tokens_total");
                         let labels = TokenLabels {
-                            agent,
-                            model,
+                            agent: admit.value("agent", agent),
+                            model: admit.value("model", &model),
                             r#type: kind,
                         };
-                        (self.tokens.get_or_create_owned(&labels), admitted)
+                        let tokens = self.tokens.get_or_create_owned(&labels);
+                        (tokens, admit.all_admitted())
                     },
                     |tokens| {
                         tokens.inc_by(count);
@@ -655,16 +641,12 @@ impl AgentMetrics {
                 self.handles.cost.record(
                     [agent, &model],
                     || {
-                        let metric = "cairn_llm_cost_usd_total";
-                        let mut admitted = true;
-                        let agent = self
-                            .guard
-                            .admit_noting(metric, "agent", agent, &mut admitted);
-                        let model = self
-                            .guard
-                            .admit_noting(metric, "model", &model, &mut admitted);
-                        let labels = ModelLabels { agent, model };
-                        (self.cost.get_or_create_owned(&labels), admitted)
+                        let mut admit = self.guard.admission("cairn_llm_cost_usd_total");
+                        let labels = ModelLabels {
+                            agent: admit.value("agent", agent),
+                            model: admit.value("model", &model),
+                        };
+                        (self.cost.get_or_create_owned(&labels), admit.all_admitted())
                     },
                     |total| {
                         total.inc_by(cost);
@@ -681,16 +663,15 @@ impl AgentMetrics {
         self.handles.errors.record(
             [agent, error_type],
             || {
-                let metric = "cairn_errors_total";
-                let mut admitted = true;
-                let agent = self
-                    .guard
-                    .admit_noting(metric, "agent", agent, &mut admitted);
-                let error_type =
-                    self.guard
-                        .admit_noting(metric, "error_type", error_type, &mut admitted);
-                let labels = ErrorLabels { agent, error_type };
-                (self.errors.get_or_create_owned(&labels), admitted)
+                let mut admit = self.guard.admission("cairn_errors_total");
+                let labels = ErrorLabels {
+                    agent: admit.value("agent", agent),
+                    error_type: admit.value("error_type", error_type),
+                };
+                (
+                    self.errors.get_or_create_owned(&labels),
+                    admit.all_admitted(),
+                )
             },
             |errors| {
                 errors.inc();
@@ -702,21 +683,16 @@ impl AgentMetrics {
         self.handles.per_run.record(
             [&run.agent],
             || {
-                let mut admitted = true;
+                let mut admit = self.guard.admission("cairn_tool_calls_per_run");
                 let agent = AgentLabels {
-                    agent: self.guard.admit_noting(
-                        "cairn_tool_calls_per_run",
-                        "agent",
-                        &run.agent,
-                        &mut admitted,
-                    ),
+                    agent: admit.value("agent", &run.agent),
                 };
                 let handles = [
                     self.tool_calls_per_run.get_or_create_owned(&agent),
                     self.max_same_tool.get_or_create_owned(&agent),
                     self.reasoning_steps.get_or_create_owned(&agent),
                 ];
-                (handles, admitted)
+                (handles, admit.all_admitted())
             },
             |[tool_calls, max_same_tool, reasoning_steps]| {
                 #[allow(clippy::cast_precision_loss)] // per-run counts far below 2^53
