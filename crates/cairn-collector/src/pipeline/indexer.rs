@@ -273,6 +273,7 @@ fn read_loop(
     } = *ctx;
     let mut cursor = status.cursor();
     let mut backoff = Duration::from_millis(50);
+    let mut buf = Vec::new();
     loop {
         tick(cursor);
         if cursor >= ledger.size() {
@@ -282,7 +283,7 @@ fn read_loop(
             ledger.wait_for_size(cursor, POLL);
             continue;
         }
-        match read_batch(ledger, cursor, max, privacy) {
+        match read_batch(ledger, cursor, max, privacy, &mut buf) {
             Ok(batch) => {
                 cursor = batch.next;
                 backoff = Duration::from_millis(50);
@@ -430,11 +431,12 @@ fn batches<'a>(
     privacy: &'a Privacy,
 ) -> impl Iterator<Item = Result<Ready, IndexError>> + 'a {
     let (mut at, mut failed) = (cursor, false);
+    let mut buf = Vec::new();
     std::iter::from_fn(move || {
         if failed || at >= total {
             return None;
         }
-        let batch = read_batch(ledger, at, max, privacy);
+        let batch = read_batch(ledger, at, max, privacy, &mut buf);
         match &batch {
             Ok(ready) => at = ready.next,
             Err(_) => failed = true,
@@ -486,12 +488,13 @@ fn read_batch(
     cursor: u64,
     max: usize,
     privacy: &Privacy,
+    buf: &mut Vec<u8>,
 ) -> Result<Ready, IndexError> {
     let mut records: Vec<(u64, Record)> = Vec::with_capacity(max.min(1 << 16));
     let mut undecodable = 0;
     // Entries are decoded straight from the ledger's read buffer (no copy per entry).
     let read = ledger
-        .read_range_with(cursor, max, |index, bytes| {
+        .read_range_with(cursor, max, buf, |index, bytes| {
             match cairn_model::codec::decode(bytes) {
                 Ok(mut record) => {
                     privacy.reveal(&mut record);

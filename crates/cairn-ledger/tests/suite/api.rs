@@ -36,25 +36,25 @@ fn appended_entries_read_back_across_segments() {
     assert_eq!(all.len(), 700);
     assert!(all.iter().enumerate().all(|(i, e)| *e == entry(i as u64)));
     // The visiting read sees the same entries, in order, with their indices, across segments.
-    let mut visited = Vec::new();
-    let n = ledger
-        .read_range_with(30, 400, |index, bytes| {
-            visited.push((index, bytes.to_vec()))
-        })
-        .unwrap();
-    assert_eq!((n, visited.len()), (400, 400));
-    assert!(
-        visited
-            .iter()
-            .zip(30..)
-            .all(|((index, e), i)| *index == i && *e == entry(i))
-    );
-    assert_eq!(
-        ledger
-            .read_range_with(700, 5, |_, _| panic!("nothing to visit"))
-            .unwrap(),
-        0
-    );
+    // One buffer serves reads of every size: a large read, then smaller ones in the space left.
+    let mut buf = Vec::new();
+    for (start, max) in [(30, 400), (650, 5), (100, 200)] {
+        let mut visited = Vec::new();
+        let n = ledger
+            .read_range_with(start, max, &mut buf, |index, bytes| {
+                visited.push((index, bytes.to_vec()));
+            })
+            .unwrap();
+        assert_eq!((n, visited.len()), (max as u64, max));
+        assert!(
+            visited
+                .iter()
+                .zip(start..)
+                .all(|((index, e), i)| *index == i && *e == entry(i))
+        );
+    }
+    let nothing = ledger.read_range_with(700, 5, &mut buf, |_, _| panic!("nothing to visit"));
+    assert_eq!(nothing.unwrap(), 0);
     assert_eq!(ledger.read_range(650, 20).unwrap().len(), 20);
     assert_eq!(ledger.read_range(690, 20).unwrap().len(), 10);
     assert!(ledger.read_range(700, 5).unwrap().is_empty());
