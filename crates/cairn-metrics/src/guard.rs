@@ -58,8 +58,7 @@ impl LabelGuard {
     /// The value to expose for `value` of `label` on `metric`: the (truncated) value itself when
     /// admitted, else [`OTHER`] (and the overflow is counted).
     pub(crate) fn admit(&self, metric: &str, label: &str, value: &str) -> String {
-        self.admit_scoped(label, metric, label, value)
-            .unwrap_or_else(|| OTHER.to_owned())
+        self.admission(metric).value(label, value)
     }
 
     /// Admits the label values of one series of `metric`, one [`Admission::value`] at a time.
@@ -127,7 +126,8 @@ pub(crate) struct Admission<'a> {
 }
 
 impl Admission<'_> {
-    /// [`LabelGuard::admit`] for this series' metric.
+    /// The value to expose for `value` of `label`: the (truncated) value itself when admitted,
+    /// else [`OTHER`], counting the overflow and marking the series as not all admitted.
     pub(crate) fn value(&mut self, label: &str, value: &str) -> String {
         self.guard
             .admit_scoped(label, self.metric, label, value)
