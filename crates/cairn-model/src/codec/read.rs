@@ -154,35 +154,30 @@ fn raw_bytes<'a>(wire_type: WireType, buf: &mut Buf<'a>) -> Result<&'a [u8]> {
     Ok(bytes)
 }
 
+/// A string field's text, borrowed from the input. On invalid UTF-8 the error is prost's
+/// "invalid string value", from prost reading the same bytes.
+fn read_str<'a>(wire_type: WireType, buf: &mut Buf<'a>) -> Result<&'a str> {
+    let start = *buf;
+    let bytes = raw_bytes(wire_type, buf)?;
+    std::str::from_utf8(bytes).or_else(|_| {
+        *buf = start;
+        string::merge(wire_type, &mut String::new(), buf, cx())?;
+        // prost rejects what `from_utf8` rejects; should it ever accept, the text is empty.
+        Ok("")
+    })
+}
+
 /// A string field, last one wins. Not prost's `string::merge`, which grows the existing string
 /// through `Buf::take`: one exact allocation is about a third cheaper per string.
 fn read_string(wire_type: WireType, value: &mut String, buf: &mut Buf<'_>) -> Result<()> {
-    let start = *buf;
-    let bytes = raw_bytes(wire_type, buf)?;
-    match std::str::from_utf8(bytes) {
-        Ok(s) => {
-            *value = s.to_owned();
-            Ok(())
-        }
-        Err(_) => {
-            // prost's "invalid string value" error, from prost reading the same bytes.
-            *buf = start;
-            string::merge(wire_type, &mut String::new(), buf, cx())
-        }
-    }
+    *value = read_str(wire_type, buf)?.to_owned();
+    Ok(())
 }
 
-/// [`read_string`] for an attribute key: a well-known key borrows its static copy.
+/// An attribute key: a well-known key borrows its static copy (see [`Key`]).
 fn read_key(wire_type: WireType, key: &mut Key, buf: &mut Buf<'_>) -> Result<()> {
-    let start = *buf;
-    let bytes = raw_bytes(wire_type, buf)?;
-    if let Ok(s) = std::str::from_utf8(bytes) {
-        *key = Key::from(s);
-        return Ok(());
-    }
-    // Not UTF-8: read it again as a string for the same error a string field gives.
-    *buf = start;
-    read_string(wire_type, &mut String::new(), buf)
+    *key = Key::from(read_str(wire_type, buf)?);
+    Ok(())
 }
 
 fn read_u32(wire_type: WireType, value: &mut u32, buf: &mut Buf<'_>) -> Result<()> {
