@@ -25,6 +25,7 @@
 mod api;
 pub mod auth;
 pub mod config;
+mod content;
 mod otlp;
 mod pipeline;
 mod privacy;

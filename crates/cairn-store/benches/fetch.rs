@@ -2,24 +2,31 @@
 //! 10,000-span trace (GenAI runs with message content, some span events, log records attached to
 //! spans and beside them).
 //!
+//! The spans' content comes from a real ledger (written here, read with
+//! `Ledger::read_range_with` and decoded, as the collector's `LedgerContent` does without a
+//! keystore), or, for the `(memory)` cases, from the records already in memory, which isolates
+//! the rendering.
+//!
 //! Cases, each timed as wall clock and as this thread's CPU time (`/proc/thread-self/schedstat`,
 //! load-independent), median of `FETCH_ITERS` runs (default 15):
 //! - `sql`: the spans query alone, every column touched, nothing decoded;
-//! - `get_trace`: the typed [`Reader::get_trace`] (parses every stored JSON column);
-//! - `to_vec`: `serde_json::to_vec` of that [`cairn_store::TraceDetail`] (the old API render);
-//! - `get_trace+to_vec`: both, the old API path;
-//! - `get_trace_json`: [`Reader::get_trace_json`], the API path now (checked to produce the same
-//!   bytes as the old path before timing).
+//! - `ledger read`: reading and decoding the trace's ledger entries alone;
+//! - `get_trace`: the typed [`Reader::get_trace`];
+//! - `to_vec`: `serde_json::to_vec` of that [`cairn_store::TraceDetail`];
+//! - `get_trace+to_vec`: both;
+//! - `get_trace_json`: [`Reader::get_trace_json`], the API path (checked to produce the same
+//!   bytes as `get_trace+to_vec` before timing).
 //!
 //! Run with `cargo bench -p cairn-store --bench fetch`.
 
 use std::time::{Duration, Instant};
 
+use cairn_ledger::{Ledger, LedgerOptions};
 use cairn_model::{
     AgentKind, AnyValue, Event, KeyValue, LogRecord, Record, Span, SpanId, Status, StatusCode,
     TraceId,
 };
-use cairn_store::{Reader, Store};
+use cairn_store::{Content, ContentSource, Reader, Store, StoreError};
 
 const SPANS: u64 = 10_000;
 const BATCH: usize = 512;
@@ -178,6 +185,35 @@ fn thread_cpu() -> Duration {
         .map_or(Duration::ZERO, Duration::from_nanos)
 }
 
+/// The trace's records from the ledger: one read over the range its entries occupy (a trace
+/// written alone is one run; the collector groups scattered entries into runs).
+struct LedgerSource<'a>(&'a Ledger);
+
+impl ContentSource for LedgerSource<'_> {
+    fn load(&self, indices: &[u64], visit: &mut dyn FnMut(u64, Content)) -> Result<(), StoreError> {
+        let (Some(&first), Some(&last)) = (indices.first(), indices.last()) else {
+            return Ok(());
+        };
+        let mut buf = Vec::new();
+        let mut next = 0;
+        self.0
+            .read_range_with(
+                first,
+                (last - first + 1) as usize,
+                &mut buf,
+                |index, bytes| {
+                    if indices.get(next) == Some(&index) {
+                        next += 1;
+                        let record = cairn_model::codec::decode(bytes).expect("decode");
+                        visit(index, Content::Record(record));
+                    }
+                },
+            )
+            .map_err(|e| StoreError::Content(e.to_string()))?;
+        Ok(())
+    }
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -202,7 +238,7 @@ fn time(name: &str, iters: usize, mut f: impl FnMut() -> usize) {
 fn sql(reader_db: &rusqlite::Connection, order: bool) -> usize {
     let sql = format!(
         "SELECT ledger_index, span_id, parent_span_id, name, kind, start_ns, end_ns, \
-         status_code, status_message, attributes, events FROM spans WHERE trace_no IN \
+         status_code, status_message FROM spans WHERE trace_no IN \
          (SELECT trace_no FROM traces WHERE trace_id = ?1 AND (?2 IS NULL OR project = ?2)){}",
         if order {
             " ORDER BY start_ns, ledger_index"
@@ -216,7 +252,7 @@ fn sql(reader_db: &rusqlite::Connection, order: bool) -> usize {
         .expect("query");
     let mut total = 0;
     while let Some(row) = rows.next().expect("row") {
-        for i in 0..11 {
+        for i in 0..9 {
             total += match row.get_ref(i).expect("column") {
                 rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => t.len(),
                 _ => 8,
@@ -234,9 +270,13 @@ fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("index.db");
     let mut store = Store::open(&path).expect("open");
+    let ledger =
+        Ledger::open(&dir.path().join("ledger"), LedgerOptions::default()).expect("ledger");
     let records = records();
     let mut next = 0u64;
     for chunk in records.chunks(BATCH) {
+        let encoded: Vec<Vec<u8>> = chunk.iter().map(cairn_model::codec::encode).collect();
+        ledger.append(&encoded).expect("append");
         let batch: Vec<(u64, Record)> = chunk
             .iter()
             .map(|r| {
@@ -247,12 +287,27 @@ fn main() {
         store.apply(&batch, next).expect("apply");
     }
     let reader: Reader = store.reader().expect("reader");
-    let old = serde_json::to_vec(&reader.get_trace(None, &TRACE).expect("get").expect("trace"))
-        .expect("render");
-    let new = reader
-        .get_trace_json(None, &TRACE)
-        .expect("get")
-        .expect("trace");
+    let source = LedgerSource(&ledger);
+    let memory: std::collections::BTreeMap<u64, Record> = records
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(i, r)| (i as u64, r))
+        .collect();
+    let get = |content: &dyn ContentSource| {
+        reader
+            .get_trace(None, &TRACE, content)
+            .expect("get")
+            .expect("trace")
+    };
+    let get_json = |content: &dyn ContentSource| {
+        reader
+            .get_trace_json(None, &TRACE, content)
+            .expect("get")
+            .expect("trace")
+    };
+    let old = serde_json::to_vec(&get(&source)).expect("render");
+    let new = get_json(&source);
     assert!(old == new, "get_trace_json differs from the old rendering");
     let raw =
         rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
@@ -264,27 +319,20 @@ fn main() {
     );
     time("sql (ordered)", iters, || sql(&raw, true));
     time("sql (unordered)", iters, || sql(&raw, false));
-    time("get_trace", iters, || {
-        reader
-            .get_trace(None, &TRACE)
-            .expect("get")
-            .expect("trace")
-            .spans
-            .len()
+    let all: Vec<u64> = (0..records.len() as u64).collect();
+    time("ledger read", iters, || {
+        let mut n = 0;
+        source.load(&all, &mut |_, _| n += 1).expect("load");
+        n
     });
-    let detail = reader.get_trace(None, &TRACE).expect("get").expect("trace");
+    time("get_trace", iters, || get(&source).spans.len());
+    let detail = get(&source);
     time("to_vec", iters, || {
         serde_json::to_vec(&detail).expect("render").len()
     });
     time("get_trace+to_vec", iters, || {
-        let detail = reader.get_trace(None, &TRACE).expect("get").expect("trace");
-        serde_json::to_vec(&detail).expect("render").len()
+        serde_json::to_vec(&get(&source)).expect("render").len()
     });
-    time("get_trace_json", iters, || {
-        reader
-            .get_trace_json(None, &TRACE)
-            .expect("get")
-            .expect("trace")
-            .len()
-    });
+    time("get_trace_json", iters, || get_json(&source).len());
+    time("get_trace_json (memory)", iters, || get_json(&memory).len());
 }

@@ -350,6 +350,7 @@ fn bench_get_trace(c: &mut Criterion) {
     let mut store = Store::open(&dir.path().join("index.db")).expect("open");
     let spans_per_run = 10_000;
     let mut cursor = 0u64;
+    let mut content = std::collections::BTreeMap::new();
     for chunk in (0..spans_per_run).collect::<Vec<_>>().chunks(BATCH) {
         let batch: Vec<(u64, Record)> = chunk
             .iter()
@@ -360,6 +361,7 @@ fn bench_get_trace(c: &mut Criterion) {
             .collect();
         cursor += chunk.len() as u64;
         store.apply(&batch, cursor).expect("apply");
+        content.extend(batch);
     }
     let trace_id = realistic_span(7, 0, spans_per_run).trace_id;
     let reader = store.reader().expect("reader");
@@ -369,7 +371,7 @@ fn bench_get_trace(c: &mut Criterion) {
     group.bench_function("10000_spans", |b| {
         b.iter(|| {
             let detail = reader
-                .get_trace(None, &trace_id)
+                .get_trace(None, &trace_id, &content)
                 .expect("get")
                 .expect("exists");
             assert_eq!(detail.spans.len(), 10_000);

@@ -1,32 +1,39 @@
 //! Erasure: rewriting the index rows of an erased data subject (crypto-shredding, GDPR Art. 17).
 //!
-//! The index holds decrypted content (the collector decrypts records before [`crate::Store::apply`]
-//! and marks each with the attribute `cairn.subject_key` = the key id). When a subject's key is
-//! destroyed, the caller hands [`crate::Store::erase_rows`] each affected entry twice: as it was
-//! indexed (`before`, decrypted with the destroyed key while it is still in memory) and as it
-//! reads now (`after`, with `[erased]` in place of the content). In one transaction each row then
-//! - is skipped unless its stored `attributes` and `events` (`body` and `attributes` for logs)
-//!   equal `before`'s (already rewritten, or indexed
-//!   after the key was gone — nothing to remove), which makes erasure idempotent;
+//! A span's attributes and events are not in the index: a trace fetch reads them from the
+//! ledger, where the destroyed key leaves `[erased]` (see [`crate::ContentSource`]). What the
+//! index does hold of a span's content is derived: the full-text entry, `status_message` and the
+//! filter columns (`agent`, `tool`, `model`, `conversation`); a log row holds its `body` and
+//! `attributes` too. The collector marks each decrypted record with the attribute
+//! `cairn.subject_key` = the key id, and a span row keeps it in its `subject_key` column.
+//!
+//! When a subject's key is destroyed, the caller hands [`crate::Store::erase_rows`] each
+//! affected entry twice: as it was indexed (`before`, decrypted with the destroyed key while it
+//! is still in memory) and as it reads now (`after`, with `[erased]` in place of the content).
+//! In one transaction each row then
+//! - is skipped when it is missing or already erased: a span row whose `subject_key` is no
+//!   longer set, a log row whose `body` and `attributes` differ from `before`'s. This makes
+//!   erasure idempotent;
 //! - has its full-text entry deleted (the `search` table is contentless with
 //!   `contentless_delete = 1`, so a `DELETE` by rowid removes its tokens) and re-inserted from
 //!   `after`;
-//! - has `attributes`, `events`, `status_message` and the filter columns (`agent`, `tool`,
-//!   `model`, `conversation`; `body` for logs) replaced from `after`;
+//! - has `status_message` and the filter columns replaced from `after` (`body` and `attributes`
+//!   for logs), and a span row's `subject_key` cleared;
 //! - loses its conversation facet when the conversation id itself was erased and no other span of
 //!   the trace still names it.
 //!
 //! Trace summaries (counts, tokens, names) hold no content and are left as they are.
-//! [`crate::Store::rows_with_subject_key`] finds the rows by a full scan of the JSON attributes:
-//! erasure is rare, and an extra index would cost every insert.
+//! [`crate::Store::rows_with_subject_key`] finds span rows through the partial index on
+//! `subject_key` and log rows by a scan of their JSON attributes (logs are few, and erasure
+//! rare).
 
-use cairn_model::{Record, attributes_to_json};
+use cairn_model::{AnyValue, KeyValue, Record, attributes_to_json};
 use rusqlite::{OptionalExtension as _, Transaction, params};
 
 use crate::StoreError;
 use crate::extract::{self, SearchText};
 use crate::search_file;
-use crate::write::{events_json, from_sql_int, to_sql_int};
+use crate::write::{from_sql_int, to_sql_int};
 
 /// The attribute the collector sets to a record's data-key id.
 pub const SUBJECT_KEY_ATTRIBUTE: &str = "cairn.subject_key";
@@ -57,7 +64,7 @@ pub(crate) fn rows_with_subject_key(
 ) -> Result<Vec<u64>, StoreError> {
     let path = format!("$.\"{SUBJECT_KEY_ATTRIBUTE}\"");
     let mut stmt = tx.prepare(
-        "SELECT ledger_index FROM spans WHERE json_extract(attributes, ?1) = ?2 \
+        "SELECT ledger_index FROM spans WHERE subject_key = ?2 \
          UNION ALL SELECT ledger_index FROM logs WHERE json_extract(attributes, ?1) = ?2 \
          ORDER BY 1",
     )?;
@@ -67,6 +74,17 @@ pub(crate) fn rows_with_subject_key(
         out.push(from_sql_int(row?));
     }
     Ok(out)
+}
+
+/// The value of a span's `cairn.subject_key` attribute (its `subject_key` column).
+pub(crate) fn subject_key(attributes: &[KeyValue]) -> Option<&str> {
+    attributes
+        .iter()
+        .find(|kv| kv.key == SUBJECT_KEY_ATTRIBUTE)
+        .and_then(|kv| match &kv.value {
+            AnyValue::String(s) => Some(s.as_str()),
+            _ => None,
+        })
 }
 
 /// Removes a row's full-text entry (see [`search_file::DELETE_SEARCH`]).
@@ -97,33 +115,25 @@ pub(crate) fn erase_rows(
         let ledger_index = to_sql_int(row.ledger_index);
         let done = match (&row.before, &row.after) {
             (Record::Span(before), Record::Span(after)) => {
-                let stored: Option<(String, String, i64)> = tx
+                let stored: Option<(Option<String>, i64)> = tx
                     .query_row(
-                        "SELECT attributes, events, trace_no FROM spans WHERE ledger_index = ?1",
+                        "SELECT subject_key, trace_no FROM spans WHERE ledger_index = ?1",
                         params![ledger_index],
-                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                        |r| Ok((r.get(0)?, r.get(1)?)),
                     )
                     .optional()?;
-                let before_json =
-                    serde_json::Value::Object(attributes_to_json(&before.attributes)).to_string();
-                let before_events = events_json(before);
                 match stored {
-                    Some((attrs, events, trace_no))
-                        if attrs == before_json && events == before_events =>
-                    {
+                    Some((Some(_), trace_no)) => {
                         let old = extract::span_facts(before);
                         let new = extract::span_facts(after);
                         delete_text(tx, ledger_index)?;
                         tx.prepare_cached(
-                            "UPDATE spans SET attributes = ?2, events = ?3, status_message = ?4, \
-                             agent = ?5, tool = ?6, model = ?7, conversation = ?8 \
+                            "UPDATE spans SET subject_key = NULL, status_message = ?2, \
+                             agent = ?3, tool = ?4, model = ?5, conversation = ?6 \
                              WHERE ledger_index = ?1",
                         )?
                         .execute(params![
                             ledger_index,
-                            serde_json::Value::Object(attributes_to_json(&after.attributes))
-                                .to_string(),
-                            events_json(after),
                             after.status.message,
                             new.agent,
                             new.tool,
@@ -280,7 +290,15 @@ mod tests {
         assert_eq!(hits(&store, "zanzibar"), 0);
         assert_eq!(hits(&store, "erased"), 1);
         let reader = store.reader().unwrap();
-        let trace = reader.get_trace(None, &TraceId([7; 16])).unwrap().unwrap();
+        // As the ledger reads once the key is gone.
+        let ledger: std::collections::BTreeMap<u64, Record> = rows
+            .iter()
+            .map(|r| (r.ledger_index, r.after.clone()))
+            .collect();
+        let trace = reader
+            .get_trace(None, &TraceId([7; 16]), &ledger)
+            .unwrap()
+            .unwrap();
         let json = serde_json::to_string(&trace).unwrap();
         assert!(!json.contains("zanzibar"), "{json}");
         let by_conversation = reader

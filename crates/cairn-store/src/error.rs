@@ -43,6 +43,10 @@ pub enum StoreError {
     /// A stored row could not be decoded (the index is damaged; `cairn reindex` rebuilds it).
     #[error("corrupt index row: {0}")]
     Corrupt(String),
+    /// A span's content could not be read from its source (the ledger): an I/O error, not a
+    /// record that is merely unavailable (see [`crate::Content`]).
+    #[error("span content: {0}")]
+    Content(String),
     /// The search file (the full-text index beside the index file) cannot be used: its path is
     /// not UTF-8, or its writer thread could not start or has stopped.
     #[error("search index: {0}")]

@@ -30,11 +30,16 @@
 //! collector stamps it at ingest from the API key), `default` when absent. Traces are keyed by
 //! (trace id, project). Every [`Reader`] query takes the project to see (`None` = all).
 //!
+//! # Span content
+//! The index holds what queries filter, sort, search and summarize on, not the spans' attributes
+//! and events: [`Reader::get_trace`] and [`Reader::get_trace_json`] read those from the ledger
+//! through a [`ContentSource`] (the `content` module says why and how).
+//!
 //! # Retention
 //! [`Store::delete_before`] deletes old rows of some projects from the index; the ledger keeps
 //! everything and a reindex restores them.
 //!
-//! # Schema (version 6, `PRAGMA user_version`)
+//! # Schema (version 7, `PRAGMA user_version`)
 //! A new file is created with 16 KiB pages (an older one keeps the page size it was created
 //! with; both work). Integers are SQLite 64-bit; times are unix nanoseconds (saturating at `i64::MAX`, the year
 //! 2262), ids are raw bytes (`BLOB`); JSON columns hold text in `cairn_model`'s
@@ -43,7 +48,7 @@
 //! | table | key | contents |
 //! |---|---|---|
 //! | `meta` | `key` | `cursor` (next ledger index to index), `last_apply_unix_nano` |
-//! | `spans` | `ledger_index`, unique (`trace_no`, `span_id`) | `project`, `trace_no`, ids, parent, name, agent `kind`, `start_ns`/`end_ns`, `status_code` (0 unset, 1 ok, 2 error), `status_message`, `is_error`, `agent`/`tool`/`model`/`conversation` (filter columns), `input_tokens`/`output_tokens`, `attributes` (JSON object), `events` (JSON array) |
+//! | `spans` | `ledger_index`, unique (`trace_no`, `span_id`) | `project`, `trace_no`, ids, parent, name, agent `kind`, `start_ns`/`end_ns`, `status_code` (0 unset, 1 ok, 2 error), `status_message`, `is_error`, `agent`/`tool`/`model`/`conversation` (filter columns), `input_tokens`/`output_tokens`, `subject_key` (the `cairn.subject_key` of an encrypted span, for erasure; partial index). No attributes or events: a fetch reads them from the ledger through a [`ContentSource`] (see the `content` module) |
 //! | `logs` | `ledger_index` | `project`, optional `trace_id`/`span_id`, times, severity, `event_name`, `body` (JSON), `attributes` (JSON object) |
 //! | `traces` | `trace_no` (the rowid), unique (`trace_id`, `project`) | `trace_no` (the ledger index of the first span indexed for the trace: fixed at creation, the same on every rebuild, and near the ledger's tail for live traces, so the keys below insert at the right edge of their B-trees instead of at random pages, and the summaries of live traces sit together at the table's tail); per-trace summary: first start, last end, span/error/tool-call counts, token sums (LLM spans with usage separately from others), root name and rank, agent name and rank; generated `duration_ns`, `input_tokens`, `output_tokens` |
 //! | `trace_facets` | (`facet`, `value`, `trace_no`) | the distinct agents (1), agent kinds (2), tools (3), models (4) and conversations (5) each trace mentions, for the list filters and the conversation grouping |
@@ -63,6 +68,7 @@
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
 mod checkpoint;
+mod content;
 mod conversations;
 mod erase;
 mod error;
@@ -82,6 +88,7 @@ use cairn_model::{Record, TraceId};
 use rusqlite::{Connection, OpenFlags};
 use serde::{Deserialize, Serialize};
 
+pub use content::{Content, ContentSource};
 pub use conversations::{ConversationPage, ConversationQuery, ConversationSummary};
 pub use erase::{EraseReport, ErasedRow, SUBJECT_KEY_ATTRIBUTE};
 pub use error::StoreError;
@@ -405,14 +412,15 @@ impl Reader {
         query::list_traces_with(&self.conn, project, query, plan)
     }
 
-    /// A whole trace; `None` when the index has neither spans nor log records for it (in
-    /// `project`).
+    /// A whole trace, its spans' attributes and events read from `content` (see the `content`
+    /// module); `None` when the index has neither spans nor log records for it (in `project`).
     pub fn get_trace(
         &self,
         project: Option<&str>,
         trace_id: &TraceId,
+        content: &dyn ContentSource,
     ) -> Result<Option<TraceDetail>, StoreError> {
-        query::get_trace(&self.conn, project, trace_id)
+        query::get_trace(&self.conn, project, trace_id, content)
     }
 
     /// Runs grouped by conversation id, most recently active first (see the `conversations`
@@ -426,14 +434,15 @@ impl Reader {
     }
 
     /// [`Reader::get_trace`] as the query API's JSON document (what `serde_json::to_vec` makes of
-    /// the [`TraceDetail`]), rendered without parsing the stored attributes and events; `None`
-    /// when the trace is unknown.
+    /// the [`TraceDetail`]), rendered straight from the rows and the records without building
+    /// the typed detail; `None` when the trace is unknown.
     pub fn get_trace_json(
         &self,
         project: Option<&str>,
         trace_id: &TraceId,
+        content: &dyn ContentSource,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        query::get_trace_json(&self.conn, project, trace_id)
+        query::get_trace_json(&self.conn, project, trace_id, content)
     }
 
     /// Aggregates per agent, tool or model (see [`GroupBy`] for what each counts).

@@ -17,39 +17,35 @@
 //! ms p50, same run).
 //!
 //! # Trace detail as JSON
-//! [`get_trace`] builds a typed [`TraceDetail`] (parsing every stored JSON column);
-//! [`get_trace_json`] renders the same document as `serde_json::to_vec` of it, for the query API,
-//! without parsing: the fixed span fields are serialized from borrowed row values, and the stored
-//! `attributes` and `events` columns are copied after a syntax check (`IgnoredAny`, no
-//! allocation; a malformed or wrong-kind column is [`StoreError::Corrupt`], as in the typed
-//! path). This is byte-identical because the columns hold what `serde_json` wrote (compact,
-//! keys in map order, see the crate docs). Only a span that has log records attached takes the
-//! slow path: its events are parsed, merged with the records and serialized again. Each log
-//! record goes to the last span (in answer order) with its span id, as in [`get_trace`].
+//! [`get_trace`] builds a typed [`TraceDetail`]; [`get_trace_json`] renders the same document as
+//! `serde_json::to_vec` of it, for the query API, without building it: the fixed span fields are
+//! serialized from borrowed row values, and each span's attributes and events are written
+//! straight from its record (read from the ledger through a [`ContentSource`]) by the writer that
+//! produces `serde_json`'s bytes (the `write` module's `json`). Only a span that has log records
+//! attached takes a slower path: its events are merged with the records and serialized again.
+//! Each log record goes to the last span (in answer order) with its span id, as in
+//! [`get_trace`]. A span whose record cannot be read is answered without content and with
+//! `content_unavailable` (see the `content` module), in both renderings.
 //!
-//! Spans are read in index order and rendered into one buffer, then put in answer order (start,
-//! ledger index) by sorting small keys: an SQL `ORDER BY` pushes every row, content included,
-//! through SQLite's sorter.
-//!
-//! Cost for one realistic 10,000-span trace (10.7 MB of JSON), `FETCH_ITERS=9 cargo bench -p
-//! cairn-store --bench fetch`, median thread CPU time, one run on a loaded 2-core machine: the
-//! spans query alone 28 ms unordered, 68 ms with `ORDER BY`; typed `get_trace` 108 ms, plus
-//! `serde_json::to_vec` 28 ms (the old API path, 100–144 ms over two runs); `get_trace_json`
-//! 60 ms (74 ms before the sort moved out of SQL).
+//! The spans' fixed fields are read in index order and rendered into one buffer, then put in
+//! answer order (start, ledger index) by sorting small keys: an SQL `ORDER BY` pushes every row
+//! through SQLite's sorter. `benches/fetch.rs` measures the path on a 10,000-span trace (see
+//! `docs/performance.md`).
 
 use std::collections::HashMap;
 use std::str::FromStr;
 
-use cairn_model::{AgentKind, SpanId, Status, StatusCode, TraceId};
+use cairn_model::{AgentKind, Record, SpanId, Status, StatusCode, TraceId, attributes_to_json};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::StoreError;
+use crate::content::{self, Content, ContentSource};
 use crate::fts::{FtsQuery, fts_query};
 use crate::ids;
-use crate::write::{Facet, from_sql_int, to_sql_int};
+use crate::write::{self, Facet, from_sql_int, to_sql_int};
 
 /// Page size when [`TraceQuery::limit`] is not set.
 pub const DEFAULT_LIMIT: usize = 50;
@@ -289,6 +285,10 @@ pub struct SpanDetail {
     pub events: Vec<EventDetail>,
     /// Index of the span's entry in the ledger.
     pub ledger_index: u64,
+    /// Why `attributes` and `events` are empty when the span's record could not be read from
+    /// the ledger (e.g. `archived`); absent when they were read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_unavailable: Option<String>,
 }
 
 /// A span event, or a log record attached to a span (those carry `body` and the log fields).
@@ -867,6 +867,7 @@ pub(crate) fn get_trace(
     conn: &Connection,
     project: Option<&str>,
     trace_id: &TraceId,
+    content: &dyn ContentSource,
 ) -> Result<Option<TraceDetail>, StoreError> {
     // One read transaction so spans and logs come from the same snapshot.
     let tx = conn.unchecked_transaction()?;
@@ -874,14 +875,13 @@ pub(crate) fn get_trace(
     {
         let mut stmt = tx.prepare_cached(
             "SELECT ledger_index, span_id, parent_span_id, name, kind, start_ns, end_ns, \
-             status_code, status_message, attributes, events FROM spans WHERE trace_no IN \
+             status_code, status_message FROM spans WHERE trace_no IN \
              (SELECT trace_no FROM traces WHERE trace_id = ?1 AND (?2 IS NULL OR project = ?2)) \
              ORDER BY start_ns, ledger_index",
         )?;
         let mut rows = stmt.query(rusqlite::params![&trace_id.0[..], project])?;
         while let Some(row) = rows.next()? {
             let parent: Option<Vec<u8>> = row.get(2)?;
-            let events: String = row.get(10)?;
             spans.push(SpanDetail {
                 ledger_index: from_sql_int(row.get(0)?),
                 span_id: ids::span_id_from_blob(&row.get::<_, Vec<u8>>(1)?)?,
@@ -891,12 +891,9 @@ pub(crate) fn get_trace(
                 start_unix_nano: from_sql_int(row.get(5)?),
                 end_unix_nano: from_sql_int(row.get(6)?),
                 status: status_from_sql(row.get(7)?, row.get(8)?)?,
-                attributes: parse_json(&row.get::<_, String>(9)?, "span attributes")?,
-                events: if events == "[]" {
-                    Vec::new()
-                } else {
-                    parse_json(&events, "span events")?
-                },
+                attributes: Map::new(),
+                events: Vec::new(),
+                content_unavailable: None,
             });
         }
     }
@@ -904,6 +901,33 @@ pub(crate) fn get_trace(
     tx.finish()?;
     if spans.is_empty() && logs.is_empty() {
         return Ok(None);
+    }
+    let mut indices: Vec<u64> = spans.iter().map(|s| s.ledger_index).collect();
+    let contents = content::load_all(content, &mut indices)?;
+    for span in &mut spans {
+        let at = indices
+            .binary_search(&span.ledger_index)
+            .map_err(|_| StoreError::Content("a span's record was not looked up".to_owned()))?;
+        match &contents[at] {
+            Content::Record(Record::Span(record)) => {
+                span.attributes = attributes_to_json(&record.attributes);
+                span.events = record
+                    .events
+                    .iter()
+                    .map(|e| EventDetail {
+                        name: e.name.clone(),
+                        time_unix_nano: e.time_unix_nano,
+                        attributes: attributes_to_json(&e.attributes),
+                        body: None,
+                        severity_number: None,
+                        severity_text: None,
+                        ledger_index: None,
+                    })
+                    .collect();
+            }
+            Content::Record(_) => span.content_unavailable = Some(NOT_A_SPAN.to_owned()),
+            Content::Unavailable(why) => span.content_unavailable = Some(why.clone()),
+        }
     }
 
     let position: HashMap<SpanId, usize> = spans
@@ -933,6 +957,10 @@ pub(crate) fn get_trace(
     }))
 }
 
+/// `content_unavailable` of a span row whose ledger entry holds another kind of record (the index
+/// does not belong to this ledger).
+const NOT_A_SPAN: &str = "the ledger entry is not a span";
+
 /// The fixed fields of a span in the API's JSON (the order of [`SpanDetail`]), borrowed from the
 /// row; `attributes`, `events` and `ledger_index` are appended after them.
 #[derive(Serialize)]
@@ -951,20 +979,6 @@ struct SpanHead<'a> {
 struct StatusOut<'a> {
     code: StatusCode,
     message: &'a str,
-}
-
-/// A stored JSON column, checked to be well-formed JSON of the expected kind (`{` object, `[`
-/// array) without building a value, so it can be copied into the answer as it is.
-fn checked_json<'a>(text: &'a str, open: u8, what: &str) -> Result<&'a str, StoreError> {
-    if text.as_bytes().first() != Some(&open) {
-        return Err(StoreError::Corrupt(format!(
-            "{what}: not a json {}",
-            char::from(open)
-        )));
-    }
-    serde_json::from_str::<serde::de::IgnoredAny>(text)
-        .map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))?;
-    Ok(text)
 }
 
 fn text_column<'r>(
@@ -993,12 +1007,13 @@ fn write_json(out: &mut Vec<u8>, value: &impl Serialize) -> Result<(), StoreErro
 }
 
 /// [`get_trace`] rendered straight to the query API's JSON: the document
-/// `serde_json::to_vec(&get_trace(..))` produces, built without parsing the stored attributes and
-/// events (see the module docs).
+/// `serde_json::to_vec(&get_trace(..))` produces, built without the typed detail (see the module
+/// docs).
 pub(crate) fn get_trace_json(
     conn: &Connection,
     project: Option<&str>,
     trace_id: &TraceId,
+    content: &dyn ContentSource,
 ) -> Result<Option<Vec<u8>>, StoreError> {
     let tx = conn.unchecked_transaction()?;
     // Log records first (few): each one with a span id goes to the last span (in answer order)
@@ -1037,19 +1052,20 @@ pub(crate) fn get_trace_json(
         }
     }
 
-    // Spans are rendered in index order into one buffer and put in answer order afterwards:
-    // an `ORDER BY` would make SQLite copy every row, content included, through its sorter.
-    let mut out = Vec::with_capacity(64 * 1024);
+    // The fixed fields are rendered in index order into one buffer and put in answer order
+    // afterwards: an `ORDER BY` would make SQLite copy every row through its sorter.
+    let mut heads = Vec::with_capacity(16 * 1024);
+    // (start, ledger index, where its head begins and ends in `heads`)
     let mut order: Vec<(i64, i64, usize, usize)> = Vec::new();
     {
         let mut stmt = tx.prepare_cached(
             "SELECT ledger_index, span_id, parent_span_id, name, kind, start_ns, end_ns, \
-             status_code, status_message, attributes, events FROM spans WHERE trace_no IN \
+             status_code, status_message FROM spans WHERE trace_no IN \
              (SELECT trace_no FROM traces WHERE trace_id = ?1 AND (?2 IS NULL OR project = ?2))",
         )?;
         let mut rows = stmt.query(rusqlite::params![&trace_id.0[..], project])?;
         while let Some(row) = rows.next()? {
-            let begin = out.len();
+            let begin = heads.len();
             let ledger_index: i64 = row.get(0)?;
             let start: i64 = row.get(5)?;
             let code: i32 = row.get(7)?;
@@ -1070,54 +1086,77 @@ pub(crate) fn get_trace_json(
                     message: text_column(row, 8, "status message")?,
                 },
             };
-            write_json(&mut out, &head)?;
+            write_json(&mut heads, &head)?;
             // A serialized struct ends with its closing brace; the span's object continues.
-            out.pop();
-            out.extend_from_slice(b",\"attributes\":");
-            out.extend_from_slice(
-                checked_json(
-                    text_column(row, 9, "span attributes")?,
-                    b'{',
-                    "span attributes",
-                )?
-                .as_bytes(),
-            );
-            out.extend_from_slice(b",\"events\":");
-            let events = checked_json(text_column(row, 10, "span events")?, b'[', "span events")?;
-            match attached.remove(&ledger_index) {
-                None => out.extend_from_slice(events.as_bytes()),
-                Some(logs) => {
-                    let mut merged: Vec<EventDetail> = parse_json(events, "span events")?;
-                    merged.extend(logs);
-                    // Stable: span events keep their order among equal times, logs come after.
-                    merged.sort_by_key(|e| e.time_unix_nano);
-                    write_json(&mut out, &merged)?;
-                }
-            }
-            out.extend_from_slice(b",\"ledger_index\":");
-            write_json(&mut out, &from_sql_int(ledger_index))?;
-            out.push(b'}');
-            order.push((start, ledger_index, begin, out.len()));
+            heads.pop();
+            order.push((start, ledger_index, begin, heads.len()));
         }
     }
     tx.finish()?;
     if order.is_empty() && standalone.is_empty() {
         return Ok(None);
     }
+    let mut indices: Vec<u64> = order.iter().map(|o| from_sql_int(o.1)).collect();
+    let contents = content::load_all(content, &mut indices)?;
+
     // The order of `get_trace`: by start, ties by ledger index (unique).
     order.sort_unstable_by_key(|&(start, index, _, _)| (start, index));
-    let mut answer = Vec::with_capacity(out.len() + order.len() + 256);
-    answer.extend_from_slice(b"{\"trace_id\":");
-    write_json(&mut answer, trace_id)?;
-    answer.extend_from_slice(b",\"spans\":[");
-    for (n, &(_, _, begin, end)) in order.iter().enumerate() {
+    let mut out = Vec::with_capacity(heads.len() + order.len() * 1024 + 256);
+    out.extend_from_slice(b"{\"trace_id\":");
+    write_json(&mut out, trace_id)?;
+    out.extend_from_slice(b",\"spans\":[");
+    let mut text = String::new();
+    for (n, &(_, ledger_index, begin, end)) in order.iter().enumerate() {
         if n > 0 {
-            answer.push(b',');
+            out.push(b',');
         }
-        answer.extend_from_slice(&out[begin..end]);
+        out.extend_from_slice(&heads[begin..end]);
+        let index = from_sql_int(ledger_index);
+        let at = indices
+            .binary_search(&index)
+            .map_err(|_| StoreError::Content("a span's record was not looked up".to_owned()))?;
+        let (record, unavailable) = match &contents[at] {
+            Content::Record(Record::Span(span)) => (Some(span), None),
+            Content::Record(_) => (None, Some(NOT_A_SPAN)),
+            Content::Unavailable(why) => (None, Some(why.as_str())),
+        };
+        text.clear();
+        text.push_str(",\"attributes\":");
+        match record {
+            Some(span) => write::push_attributes_json(&mut text, &span.attributes),
+            None => text.push_str("{}"),
+        }
+        text.push_str(",\"events\":");
+        match (attached.remove(&ledger_index), record) {
+            (None, Some(span)) => write::push_events_json(&mut text, &span.events),
+            (None, None) => text.push_str("[]"),
+            (Some(logs), record) => {
+                let mut merged: Vec<EventDetail> = record
+                    .map(|span| {
+                        let mut events = String::new();
+                        write::push_events_json(&mut events, &span.events);
+                        parse_json(&events, "span events")
+                    })
+                    .transpose()?
+                    .unwrap_or_default();
+                merged.extend(logs);
+                // Stable: span events keep their order among equal times, logs come after.
+                merged.sort_by_key(|e| e.time_unix_nano);
+                out.extend_from_slice(text.as_bytes());
+                text.clear();
+                write_json(&mut out, &merged)?;
+            }
+        }
+        out.extend_from_slice(text.as_bytes());
+        out.extend_from_slice(b",\"ledger_index\":");
+        write_json(&mut out, &index)?;
+        if let Some(why) = unavailable {
+            out.extend_from_slice(b",\"content_unavailable\":");
+            write_json(&mut out, &why)?;
+        }
+        out.push(b'}');
     }
-    drop(out);
-    let mut out = answer;
+    drop(heads);
     out.extend_from_slice(b"],\"logs\":");
     write_json(&mut out, &standalone)?;
     out.push(b'}');
@@ -1255,7 +1294,9 @@ mod tests {
         }
     }
 
-    use cairn_model::{AnyValue, Event, KeyValue, LogRecord, Record, Resource, Span};
+    use std::collections::BTreeMap;
+
+    use cairn_model::{AnyValue, Event, KeyValue, LogRecord, Resource, Span};
 
     const TRACE: TraceId = TraceId([0xab; 16]);
     const T0: u64 = 1_735_689_600_000_000_000;
@@ -1359,7 +1400,7 @@ mod tests {
     /// Spans of two projects (span 5 exists in both, so a log on it attaches to the later one
     /// when both projects are visible), span events, log records on spans (one at the same time
     /// as a span event) and beside them (no span id, an unknown span id).
-    fn store() -> (tempfile::TempDir, crate::Store) {
+    fn store() -> (tempfile::TempDir, crate::Store, BTreeMap<u64, Record>) {
         let dir = tempfile::tempdir().unwrap();
         let mut store = crate::Store::open(&dir.path().join("index.db")).unwrap();
         let mut records = Vec::new();
@@ -1385,16 +1426,16 @@ mod tests {
             .map(|(i, r)| (i as u64, r))
             .collect();
         store.apply(&batch, batch.len() as u64).unwrap();
-        (dir, store)
+        (dir, store, batch.into_iter().collect())
     }
 
     #[test]
     fn trace_json_is_the_typed_trace_serialized() {
-        let (_dir, store) = store();
+        let (_dir, store, ledger) = store();
         let reader = store.reader().unwrap();
         for project in [None, Some("alpha"), Some("beta"), Some("gamma")] {
-            let typed = reader.get_trace(project, &TRACE).unwrap();
-            let json = reader.get_trace_json(project, &TRACE).unwrap();
+            let typed = reader.get_trace(project, &TRACE, &ledger).unwrap();
+            let json = reader.get_trace_json(project, &TRACE, &ledger).unwrap();
             let old = typed.as_ref().map(|t| serde_json::to_vec(t).unwrap());
             assert_eq!(
                 json.as_deref().map(String::from_utf8_lossy),
@@ -1407,7 +1448,7 @@ mod tests {
             }
         }
         // The data exercised both paths: logs merged into span events, and logs beside spans.
-        let all = reader.get_trace(None, &TRACE).unwrap().unwrap();
+        let all = reader.get_trace(None, &TRACE, &ledger).unwrap().unwrap();
         assert_eq!(all.spans.len(), 42);
         assert_eq!(all.logs.len(), 2);
         let merged: Vec<_> = all
@@ -1417,25 +1458,88 @@ mod tests {
             .collect();
         assert_eq!(merged.len(), 2, "span 3 and the later span 5");
         assert!(merged.iter().all(|s| s.events.len() >= 2));
+        // The content is the records' own: attributes and events as the model maps them.
+        for span in &all.spans {
+            let Some(Record::Span(record)) = ledger.get(&span.ledger_index) else {
+                panic!("span {} has no record", span.ledger_index);
+            };
+            assert_eq!(span.attributes, attributes_to_json(&record.attributes));
+            assert!(span.events.len() >= record.events.len());
+            assert_eq!(span.content_unavailable, None);
+        }
         assert_eq!(
-            reader.get_trace_json(None, &TraceId([1; 16])).unwrap(),
+            reader
+                .get_trace_json(None, &TraceId([1; 16]), &ledger)
+                .unwrap(),
             None
         );
     }
 
+    /// A span whose record cannot be read (missing from the source, or another kind of record
+    /// at its index) is answered without content and with the reason, in both renderings.
+    #[test]
+    fn unreadable_content_is_reported_and_the_span_kept() {
+        let (_dir, store, mut ledger) = store();
+        let reader = store.reader().unwrap();
+        ledger.remove(&0);
+        let log = ledger[&42].clone();
+        ledger.insert(1, log);
+        // Span 3 (index 2) has logs attached: they still merge into its events.
+        let attached = ledger.remove(&2);
+        assert!(matches!(attached, Some(Record::Span(_))));
+        let typed = reader.get_trace(None, &TRACE, &ledger).unwrap().unwrap();
+        let json = reader
+            .get_trace_json(None, &TRACE, &ledger)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&json),
+            serde_json::to_string(&typed).unwrap()
+        );
+        assert_eq!(typed.spans.len(), 42, "no span is dropped");
+        let by_index = |i: u64| typed.spans.iter().find(|s| s.ledger_index == i).unwrap();
+        assert_eq!(
+            by_index(0).content_unavailable.as_deref(),
+            Some("not found")
+        );
+        assert!(by_index(0).attributes.is_empty() && by_index(0).events.is_empty());
+        assert_eq!(by_index(1).content_unavailable.as_deref(), Some(NOT_A_SPAN));
+        let three = by_index(2);
+        assert_eq!(three.content_unavailable.as_deref(), Some("not found"));
+        assert_eq!(three.events.len(), 2, "its two log records");
+        assert!(three.events.iter().all(|e| e.ledger_index.is_some()));
+        assert_eq!(
+            typed
+                .spans
+                .iter()
+                .filter(|s| s.content_unavailable.is_some())
+                .count(),
+            3
+        );
+        // A source that fails fails the fetch.
+        struct Broken;
+        impl ContentSource for Broken {
+            fn load(&self, _: &[u64], _: &mut dyn FnMut(u64, Content)) -> Result<(), StoreError> {
+                Err(StoreError::Content("disk on fire".to_owned()))
+            }
+        }
+        assert!(matches!(
+            reader.get_trace_json(None, &TRACE, &Broken),
+            Err(StoreError::Content(_))
+        ));
+        assert!(matches!(
+            reader.get_trace(None, &TRACE, &Broken),
+            Err(StoreError::Content(_))
+        ));
+    }
+
     #[test]
     fn trace_json_refuses_damaged_rows() {
-        let (dir, store) = store();
+        let (dir, store, ledger) = store();
         let reader = store.reader().unwrap();
         let raw = Connection::open(dir.path().join("index.db")).unwrap();
-        for (column, bad) in [
-            ("attributes", r#"{"a":"#),
-            ("attributes", "[]"),
-            ("attributes", r#"{"a":1} x"#),
-            ("events", "{}"),
-            ("events", "[1,]"),
-        ] {
-            let good: String = raw
+        for (column, bad) in [("kind", "wizard"), ("status_code", "7"), ("span_id", "x")] {
+            let good: SqlValue = raw
                 .query_row(
                     &format!("SELECT {column} FROM spans WHERE ledger_index = 0"),
                     [],
@@ -1447,9 +1551,9 @@ mod tests {
                 [bad],
             )
             .unwrap();
-            let err = reader.get_trace_json(None, &TRACE).err();
+            let err = reader.get_trace_json(None, &TRACE, &ledger).err();
             assert!(
-                matches!(err, Some(StoreError::Corrupt(_))),
+                matches!(err, Some(StoreError::Corrupt(_) | StoreError::Sqlite(_))),
                 "{column} {bad}: {err:?}"
             );
             raw.execute(
@@ -1458,7 +1562,12 @@ mod tests {
             )
             .unwrap();
         }
-        assert!(reader.get_trace_json(None, &TRACE).unwrap().is_some());
+        assert!(
+            reader
+                .get_trace_json(None, &TRACE, &ledger)
+                .unwrap()
+                .is_some()
+        );
     }
 
     #[test]

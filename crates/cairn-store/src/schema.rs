@@ -391,13 +391,30 @@ const V6: &str = r"
 DROP TABLE IF EXISTS search;
 ";
 
+/// Schema version 7: spans keep no content. Their `attributes` and `events` (84% of the
+/// `spans` table's bytes on a store of realistic spans) are read from the ledger when a trace is
+/// fetched (see [`crate::ContentSource`]); the index keeps the filter columns, the summaries and
+/// the full-text index. `subject_key` (the data-key id of an encrypted span, `cairn.subject_key`)
+/// replaces the JSON scan that erasure used to find a subject's rows; it is filled in place from
+/// the old column before that is dropped, so no reindex is needed. `DROP COLUMN` rewrites the
+/// table once; the pages it frees are reused by later inserts (`VACUUM` returns them to the
+/// file system, which a migration inside a transaction cannot run).
+const V7: &str = r#"
+ALTER TABLE spans ADD COLUMN subject_key TEXT;
+UPDATE spans SET subject_key = json_extract(attributes, '$."cairn.subject_key"')
+    WHERE instr(attributes, '"cairn.subject_key"') > 0;
+ALTER TABLE spans DROP COLUMN attributes;
+ALTER TABLE spans DROP COLUMN events;
+CREATE INDEX spans_by_subject_key ON spans (subject_key) WHERE subject_key IS NOT NULL;
+"#;
+
 /// `MIGRATIONS[v]` upgrades a database at `user_version` `v` to `v + 1`.
 ///
 /// Rules for adding a version: append a script, never edit a released one. A script may alter
 /// tables in place; when a change needs data the index never stored, the script can instead drop
 /// the derived tables and delete the `cursor` row, and the collector then rebuilds the index from
 /// the ledger (the index holds nothing the ledger does not).
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 /// The schema version this build writes.
 #[allow(clippy::cast_possible_wrap)] // a handful of migrations
@@ -761,5 +778,61 @@ mod tests {
         assert_eq!(main_cursor(&store), Some(42));
         assert_eq!(store.cursor().expect("cursor"), 0);
         assert_eq!(automerge(&store), Some(8));
+    }
+
+    /// Version 7 drops the spans' content columns in place: the rows, the cursors and the
+    /// filter columns stay, `subject_key` is filled from the old attributes, and erasure finds
+    /// the subject's rows through it.
+    #[test]
+    fn version_6_drops_span_content_and_keeps_the_subject_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = old_database(dir.path(), 6);
+        let conn = Connection::open(&path).expect("open");
+        for (index, attributes) in [
+            (
+                3,
+                r#"{"cairn.subject_key":"k-1","gen_ai.tool.name":"search"}"#,
+            ),
+            (
+                4,
+                r#"{"gen_ai.tool.name":"search","note":"cairn.subject_key"}"#,
+            ),
+        ] {
+            conn.execute(
+                "INSERT INTO spans (ledger_index, project, trace_no, trace_id, span_id, name, \
+                 kind, start_ns, end_ns, status_code, status_message, is_error, tool, \
+                 attributes, events) VALUES (?1, 'default', 3, ?2, ?3, 'tool', 'tool', 1, 2, 0, \
+                 '', 0, 'search', ?4, '[]')",
+                rusqlite::params![index, &[7u8; 16][..], &[index as u8; 8][..], attributes],
+            )
+            .expect("v6 row");
+        }
+        drop(conn);
+
+        let mut store = Store::open(&path).expect("upgrade");
+        assert_eq!(user_version(&store.conn).expect("version"), SCHEMA_VERSION);
+        assert_eq!(main_cursor(&store), Some(42), "no reindex");
+        let columns: Vec<String> = store
+            .conn
+            .prepare("SELECT name FROM pragma_table_info('spans')")
+            .expect("columns")
+            .query_map([], |r| r.get(0))
+            .expect("columns")
+            .collect::<Result<_, _>>()
+            .expect("columns");
+        assert!(columns.contains(&"subject_key".to_owned()), "{columns:?}");
+        assert!(!columns.contains(&"attributes".to_owned()), "{columns:?}");
+        assert!(!columns.contains(&"events".to_owned()), "{columns:?}");
+        let tools: i64 = store
+            .conn
+            .query_row(
+                "SELECT count(*) FROM spans WHERE tool = 'search'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("rows");
+        assert_eq!(tools, 2);
+        assert_eq!(store.rows_with_subject_key("k-1").expect("rows"), vec![3]);
+        assert!(store.rows_with_subject_key("k-2").expect("rows").is_empty());
     }
 }

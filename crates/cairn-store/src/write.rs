@@ -74,9 +74,9 @@ pub(crate) enum Facet {
 
 const INSERT_SPAN: &str = "INSERT OR IGNORE INTO spans (ledger_index, trace_id, span_id, \
     parent_span_id, name, kind, start_ns, end_ns, status_code, status_message, is_error, agent, \
-    tool, model, conversation, input_tokens, output_tokens, attributes, events, project, \
-    trace_no) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
-    ?18, ?19, ?20, ?21)";
+    tool, model, conversation, input_tokens, output_tokens, subject_key, project, trace_no) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, \
+    ?20)";
 
 const INSERT_LOG: &str = "INSERT OR IGNORE INTO logs (ledger_index, trace_id, span_id, time_ns, \
     observed_ns, severity_number, severity_text, event_name, body, attributes, project) \
@@ -250,9 +250,27 @@ impl TraceDelta {
     }
 }
 
-/// The `events` column of a span: its events as the JSON array of `EventDetail`s.
+/// Span events as the JSON array of `EventDetail`s (the query API's `events`).
+#[cfg(test)]
 pub(crate) fn events_json(span: &Span) -> String {
     json::to_string(&json::Events(&span.events))
+}
+
+/// Appends an attribute list as the query API's JSON object (what serializing
+/// `cairn_model::attributes_to_json` produces).
+pub(crate) fn push_attributes_json(out: &mut String, list: &[cairn_model::KeyValue]) {
+    use json::WriteJson as _;
+    let attributes = json::Attributes(list);
+    out.reserve(attributes.len_hint());
+    attributes.write_json(out);
+}
+
+/// Appends span events as the query API's JSON array of `EventDetail`s.
+pub(crate) fn push_events_json(out: &mut String, events: &[cairn_model::Event]) {
+    use json::WriteJson as _;
+    let events = json::Events(events);
+    out.reserve(events.len_hint());
+    events.write_json(out);
 }
 
 /// What the index derives from one record: filter columns, JSON text and search text. Computing
@@ -260,12 +278,8 @@ pub(crate) fn events_json(span: &Span) -> String {
 /// pipeline, on another thread).
 #[derive(Debug)]
 pub(crate) enum Derived {
-    /// A span's facts and its `attributes` and `events` JSON.
-    Span {
-        facts: SpanFacts,
-        attributes: String,
-        events: String,
-    },
+    /// A span's facts (its attributes and events stay in the ledger; see the crate docs).
+    Span { facts: SpanFacts },
     /// A log record's `attributes` and `body` JSON and its search text.
     Log {
         attributes: String,
@@ -281,8 +295,6 @@ pub(crate) fn derive(record: &Record) -> Derived {
     match record {
         Record::Span(span) => Derived::Span {
             facts: extract::span_facts(span),
-            attributes: json::to_string(&json::Attributes(&span.attributes)),
-            events: json::to_string(&json::Events(&span.events)),
         },
         Record::Log(log) => Derived::Log {
             attributes: json::to_string(&json::Attributes(&log.attributes)),
@@ -337,14 +349,7 @@ pub(crate) fn apply_derived(
         for ((index, record), derived) in batch.iter().zip(derived) {
             let ledger_index = to_sql_int(*index);
             match (record, derived) {
-                (
-                    Record::Span(span),
-                    Derived::Span {
-                        facts,
-                        attributes,
-                        events,
-                    },
-                ) => {
+                (Record::Span(span), Derived::Span { facts }) => {
                     let kind = span.agent_kind.as_str();
                     let project = extract::project(&span.resource);
                     let key = (span.trace_id, project);
@@ -379,8 +384,7 @@ pub(crate) fn apply_derived(
                         facts.conversation,
                         facts.input_tokens.map(to_sql_int),
                         facts.output_tokens.map(to_sql_int),
-                        attributes,
-                        events,
+                        crate::erase::subject_key(&span.attributes),
                         project,
                         trace_no,
                     ])?;

@@ -1,7 +1,7 @@
 //! Integration tests of the index: realistic GenAI agent runs applied in batches, out of order and
 //! replayed, then every query filter, pagination, full-text search, stats, persistence and reset.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use cairn_model::{
     AgentKind, AnyValue, Event, KeyValue, LogRecord, Record, Span, SpanId, Status, StatusCode,
@@ -235,6 +235,11 @@ fn temp_store() -> (tempfile::TempDir, Store) {
 }
 
 /// Applies every run as one batch each, ledger indexes from 0; returns the next cursor.
+/// What the ledger holds of `entries`: the source of the spans' content when a trace is fetched.
+fn ledger(entries: &[(u64, Record)]) -> BTreeMap<u64, Record> {
+    entries.iter().cloned().collect()
+}
+
 fn apply_runs(store: &mut Store, runs: &[Run<'_>]) -> u64 {
     let mut next = store.cursor().expect("cursor");
     for run in runs {
@@ -295,7 +300,7 @@ fn agent_run_applied_out_of_order_in_batches() {
     let detail = store
         .reader()
         .expect("reader")
-        .get_trace(None, &trace_id(1))
+        .get_trace(None, &trace_id(1), &ledger(&all))
         .expect("get")
         .expect("trace exists");
     let names: Vec<&str> = detail.spans.iter().map(|s| s.name.as_str()).collect();
@@ -404,7 +409,7 @@ fn reapplying_is_idempotent() {
     let detail = store
         .reader()
         .expect("reader")
-        .get_trace(None, &trace_id(1))
+        .get_trace(None, &trace_id(1), &ledger(&batch))
         .expect("get")
         .expect("exists");
     assert_eq!(detail.spans.len(), 4);
@@ -876,7 +881,7 @@ fn logs_attach_to_their_span_or_stand_alone() {
 
     let reader = store.reader().expect("reader");
     let detail = reader
-        .get_trace(None, &trace_id(1))
+        .get_trace(None, &trace_id(1), &ledger(&batch))
         .expect("get")
         .expect("exists");
     let chat = detail
@@ -923,12 +928,17 @@ fn logs_attach_to_their_span_or_stand_alone() {
         .apply(&only_logs, batch.len() as u64 + 1)
         .expect("apply");
     let detail = reader
-        .get_trace(None, &trace_id(77))
+        .get_trace(None, &trace_id(77), &ledger(&batch))
         .expect("get")
         .expect("exists");
     assert!(detail.spans.is_empty());
     assert_eq!(detail.logs.len(), 1);
-    assert_eq!(reader.get_trace(None, &trace_id(78)).expect("get"), None);
+    assert_eq!(
+        reader
+            .get_trace(None, &trace_id(78), &ledger(&batch))
+            .expect("get"),
+        None
+    );
 }
 
 #[test]
@@ -938,11 +948,12 @@ fn span_events_are_kept_in_detail() {
         tool_fails: true,
         ..Run::default()
     });
-    store.apply(&entries(0, spans(run)), 4).expect("apply");
+    let batch = entries(0, spans(run));
+    store.apply(&batch, 4).expect("apply");
     let detail = store
         .reader()
         .expect("reader")
-        .get_trace(None, &trace_id(1))
+        .get_trace(None, &trace_id(1), &ledger(&batch))
         .expect("get")
         .expect("exists");
     let tool = &detail.spans[2];
@@ -960,9 +971,8 @@ fn span_events_are_kept_in_detail() {
 #[test]
 fn json_shapes_match_the_query_api() {
     let (_dir, mut store) = temp_store();
-    store
-        .apply(&entries(0, spans(agent_run(&Run::default()))), 4)
-        .expect("apply");
+    let batch = entries(0, spans(agent_run(&Run::default())));
+    store.apply(&batch, 4).expect("apply");
     let reader = store.reader().expect("reader");
     let page = serde_json::to_value(
         reader
@@ -998,7 +1008,7 @@ fn json_shapes_match_the_query_api() {
     assert_eq!(page["next_cursor"], json!(null));
 
     let detail = reader
-        .get_trace(None, &trace_id(1))
+        .get_trace(None, &trace_id(1), &ledger(&batch))
         .expect("get")
         .expect("exists");
     let value = serde_json::to_value(&detail).expect("json");
@@ -1220,7 +1230,12 @@ fn reset_empties_the_index() {
     let status = reader.index_status().expect("status");
     assert_eq!((status.cursor, status.last_apply_unix_nano), (0, None));
     assert!(list(&store, TraceQuery::default()).is_empty());
-    assert_eq!(reader.get_trace(None, &trace_id(1)).expect("get"), None);
+    assert_eq!(
+        reader
+            .get_trace(None, &trace_id(1), &BTreeMap::new())
+            .expect("get"),
+        None
+    );
     let found = reader
         .list_traces(
             None,
@@ -1259,8 +1274,11 @@ fn readers_see_each_committed_apply() {
         1
     );
     // A reader moves to another thread.
-    let handle =
-        std::thread::spawn(move || reader.get_trace(None, &trace_id(1)).map(|t| t.is_some()));
+    let handle = std::thread::spawn(move || {
+        reader
+            .get_trace(None, &trace_id(1), &BTreeMap::new())
+            .map(|t| t.is_some())
+    });
     assert!(handle.join().expect("thread").expect("get"));
 }
 
@@ -1378,17 +1396,19 @@ fn projects_are_isolated_even_with_the_same_trace_id() {
     assert_eq!((agent(Some("alpha")), agent(Some("beta"))), (0, 1));
 
     let detail = reader
-        .get_trace(Some("alpha"), &trace_id(1))
+        .get_trace(Some("alpha"), &trace_id(1), &ledger(&batch))
         .expect("get")
         .expect("alpha's trace");
     assert_eq!(detail.spans.len(), 4);
     assert_eq!(
-        reader.get_trace(Some("gamma"), &trace_id(1)).expect("get"),
+        reader
+            .get_trace(Some("gamma"), &trace_id(1), &ledger(&batch))
+            .expect("get"),
         None
     );
     assert_eq!(
         reader
-            .get_trace(None, &trace_id(1))
+            .get_trace(None, &trace_id(1), &ledger(&batch))
             .expect("get")
             .map(|d| d.spans.len()),
         Some(8)
@@ -1522,10 +1542,12 @@ fn prepared_batches_index_exactly_like_apply() {
     let (_a, mut direct) = temp_store();
     let (_b, mut prepared) = temp_store();
     let mut next = 0;
+    let mut all = Vec::new();
     for run in &runs {
         let batch = entries(next, spans(agent_run(run)));
         next += batch.len() as u64;
         direct.apply(&batch, next).expect("apply");
+        all.extend(batch.iter().cloned());
         let ready = Store::prepare(batch);
         assert_eq!(ready.len(), 4);
         prepared
@@ -1553,8 +1575,14 @@ fn prepared_batches_index_exactly_like_apply() {
     let (ra, rb) = (direct.reader().expect("a"), prepared.reader().expect("b"));
     for run in &runs {
         let id = trace_id(run.trace);
-        let want = ra.get_trace_json(None, &id).expect("a").expect("exists");
-        assert_eq!(rb.get_trace_json(None, &id).expect("b"), Some(want));
+        let want = ra
+            .get_trace_json(None, &id, &ledger(&all))
+            .expect("a")
+            .expect("exists");
+        assert_eq!(
+            rb.get_trace_json(None, &id, &ledger(&all)).expect("b"),
+            Some(want)
+        );
     }
 }
 

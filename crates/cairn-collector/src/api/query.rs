@@ -10,6 +10,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::content::LedgerContent;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -119,9 +120,9 @@ pub(crate) async fn list_traces(
 
 /// One trace with its spans and logs (span content: recorded as an access).
 ///
-/// The answer is the JSON of [`cairn_store::TraceDetail`], rendered by the store straight from
-/// the index rows on the blocking pool ([`cairn_store::Reader::get_trace_json`]): the stored
-/// attributes and events are copied, not parsed and serialized again. Answers of at least
+/// The answer is the JSON of [`cairn_store::TraceDetail`], rendered by the store on the blocking
+/// pool ([`cairn_store::Reader::get_trace_json`]) from the index rows and the spans' records,
+/// which [`LedgerContent`] reads from the ledger and decrypts. Answers of at least
 /// [`GZIP_MIN_BYTES`] are gzipped (fastest level, on the blocking pool too) when the request's
 /// `Accept-Encoding` allows `gzip`.
 pub(crate) async fn get_trace(
@@ -137,10 +138,13 @@ pub(crate) async fn get_trace(
     })?;
     let project = principal.project_filter();
     let gzip = accepts_gzip(&headers);
+    let ledger = Arc::clone(&state.ledger);
+    let privacy = Arc::clone(&state.eraser.privacy);
     let (body, gzipped) = state
         .with_reader(move |reader| {
+            let content = LedgerContent::new(&ledger, &privacy);
             Ok(reader
-                .get_trace_json(project.as_deref(), &id)?
+                .get_trace_json(project.as_deref(), &id, &content)?
                 .map(|json| encode(json, gzip)))
         })
         .await?
