@@ -314,6 +314,21 @@ pub struct EventDetail {
     pub ledger_index: Option<u64>,
 }
 
+impl From<&cairn_model::Event> for EventDetail {
+    /// A span event as the API shows it: none of the log fields.
+    fn from(event: &cairn_model::Event) -> Self {
+        Self {
+            name: event.name.clone(),
+            time_unix_nano: event.time_unix_nano,
+            attributes: attributes_to_json(&event.attributes),
+            body: None,
+            severity_number: None,
+            severity_text: None,
+            ledger_index: None,
+        }
+    }
+}
+
 /// A log record of a trace.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogDetail {
@@ -911,19 +926,7 @@ pub(crate) fn get_trace(
         match &contents[at] {
             Content::Record(Record::Span(record)) => {
                 span.attributes = attributes_to_json(&record.attributes);
-                span.events = record
-                    .events
-                    .iter()
-                    .map(|e| EventDetail {
-                        name: e.name.clone(),
-                        time_unix_nano: e.time_unix_nano,
-                        attributes: attributes_to_json(&e.attributes),
-                        body: None,
-                        severity_number: None,
-                        severity_text: None,
-                        ledger_index: None,
-                    })
-                    .collect();
+                span.events = record.events.iter().map(EventDetail::from).collect();
             }
             Content::Record(_) => span.content_unavailable = Some(NOT_A_SPAN.to_owned()),
             Content::Unavailable(why) => span.content_unavailable = Some(why.clone()),
@@ -1132,12 +1135,7 @@ pub(crate) fn get_trace_json(
             (None, None) => text.push_str("[]"),
             (Some(logs), record) => {
                 let mut merged: Vec<EventDetail> = record
-                    .map(|span| {
-                        let mut events = String::new();
-                        write::push_events_json(&mut events, &span.events);
-                        parse_json(&events, "span events")
-                    })
-                    .transpose()?
+                    .map(|span| span.events.iter().map(EventDetail::from).collect())
                     .unwrap_or_default();
                 merged.extend(logs);
                 // Stable: span events keep their order among equal times, logs come after.

@@ -9,6 +9,9 @@
 //! the root and the agent), so any arrival order and any replay of the same entries leaves the
 //! same summary.
 //!
+//! Since schema version 7 a span row holds no attributes or events (they stay in the ledger; see
+//! the `content` module), so the JSON writer below serves log rows and the trace fetch.
+//!
 //! # Cost per span, and what bounds it
 //! Measured with `benches/index.rs` (512 realistic GenAI spans per `apply`, a fresh store,
 //! `valgrind --tool=callgrind` instructions inside `Store::apply`, 5,120 spans):
@@ -915,15 +918,7 @@ mod tests {
         let expected: Vec<crate::query::EventDetail> = span
             .events
             .iter()
-            .map(|e| crate::query::EventDetail {
-                name: e.name.clone(),
-                time_unix_nano: e.time_unix_nano,
-                attributes: attributes_to_json(&e.attributes),
-                body: None,
-                severity_number: None,
-                severity_text: None,
-                ledger_index: None,
-            })
+            .map(crate::query::EventDetail::from)
             .collect();
         let expected = serde_json::to_string(&expected).expect("serialize");
         assert_eq!(super::events_json(&span), expected);
