@@ -421,6 +421,27 @@ if (!run) {
     assertEq(await page.getAttribute('.span-row.selected', 'data-span-id'), tool.span_id, 'selected row');
   });
 
+  await step('a span whose content the server cannot read says why', async () => {
+    // The server answers `content_unavailable` for a span whose ledger entry was archived; no
+    // segment of this test's ledger is, so the answer is rewritten on its way to the page.
+    const pattern = `**/api/v1/traces/${summary.trace_id}`;
+    await page.route(pattern, async (route) => {
+      const answer = await (await route.fetch()).json();
+      for (const s of answer.spans) {
+        if (s.span_id === tool.span_id) Object.assign(s, { attributes: {}, events: [], content_unavailable: 'archived' });
+      }
+      await route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(answer) });
+    });
+    try {
+      await page.goto(`${base}/runs/${summary.trace_id}?span=${tool.span_id}`);
+      await page.waitForSelector(`.span-detail[data-span-id="${tool.span_id}"] .content-unavailable`);
+      const text = await page.textContent('.span-detail .content-unavailable');
+      assert(text.includes('archived'), `the reason is shown (${text})`);
+    } finally {
+      await page.unroute(pattern);
+    }
+  });
+
   await step('LLM cost: estimated from the server\'s price table when the span has none', async () => {
     const table = (await api('/prices')).models;
     assert(table && Object.keys(table).length, 'the server serves a price table');

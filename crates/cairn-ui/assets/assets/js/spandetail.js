@@ -113,6 +113,15 @@ export function spanDetail(node, trace) {
     ['Ledger index', node.ledgerIndex === null ? null : String(node.ledgerIndex), 'mono'],
   ]));
 
+  if (typeof span.content_unavailable === 'string') {
+    // The index keeps no span content: the server reads it from the ledger, and says why it
+    // could not (an archived segment, an entry that does not decode).
+    const why = h('p.notice.notice-warn.content-unavailable', { role: 'status' },
+      `Attributes and events cannot be shown: ${span.content_unavailable}. `
+      + 'The span\'s timing, status and ledger index come from the index.');
+    parts.push(why);
+  }
+
   if (info.error) {
     parts.push(section('Error', 'detail-error',
       kv([['Type', info.error.type], ['Message', info.error.message]]),
