@@ -395,16 +395,53 @@ DROP TABLE IF EXISTS search;
 /// `spans` table's bytes on a store of realistic spans) are read from the ledger when a trace is
 /// fetched (see [`crate::ContentSource`]); the index keeps the filter columns, the summaries and
 /// the full-text index. `subject_key` (the data-key id of an encrypted span, `cairn.subject_key`)
-/// replaces the JSON scan that erasure used to find a subject's rows; it is filled in place from
-/// the old column before that is dropped, so no reindex is needed. `DROP COLUMN` rewrites the
-/// table once; the pages it frees are reused by later inserts (`VACUUM` returns them to the
-/// file system, which a migration inside a transaction cannot run).
+/// replaces the JSON scan that erasure used to find a subject's rows.
+///
+/// The rows are copied into a new table in place, with `subject_key` taken from the old
+/// attributes, so no reindex is needed. A copy rather than `ALTER TABLE … DROP COLUMN`, which
+/// rewrites each row where it is and leaves every page as full as before minus the content:
+/// the copy packs the rows, and the old table's pages go to the free list, where later inserts
+/// reuse them (the file itself keeps its size; `VACUUM` with the server stopped returns them
+/// to the file system). Measured on an index of 1.51M realistic spans (1.81 GB, while other
+/// work ran): the server was ready 15 s after starting on it (26 s with `DROP COLUMN`), and 83%
+/// of the file's pages were then free. The file grows by the packed table (≈10%) on the way.
 const V7: &str = r#"
-ALTER TABLE spans ADD COLUMN subject_key TEXT;
-UPDATE spans SET subject_key = json_extract(attributes, '$."cairn.subject_key"')
-    WHERE instr(attributes, '"cairn.subject_key"') > 0;
-ALTER TABLE spans DROP COLUMN attributes;
-ALTER TABLE spans DROP COLUMN events;
+CREATE TABLE spans_v7 (
+    ledger_index   INTEGER PRIMARY KEY,
+    project        TEXT NOT NULL,
+    trace_no       INTEGER NOT NULL,
+    trace_id       BLOB NOT NULL,
+    span_id        BLOB NOT NULL,
+    parent_span_id BLOB,
+    name           TEXT NOT NULL,
+    kind           TEXT NOT NULL,
+    start_ns       INTEGER NOT NULL,
+    end_ns         INTEGER NOT NULL,
+    status_code    INTEGER NOT NULL,
+    status_message TEXT NOT NULL,
+    is_error       INTEGER NOT NULL,
+    agent          TEXT,
+    tool           TEXT,
+    model          TEXT,
+    conversation   TEXT,
+    input_tokens   INTEGER,
+    output_tokens  INTEGER,
+    subject_key    TEXT
+);
+INSERT INTO spans_v7 (ledger_index, project, trace_no, trace_id, span_id, parent_span_id, name,
+    kind, start_ns, end_ns, status_code, status_message, is_error, agent, tool, model,
+    conversation, input_tokens, output_tokens, subject_key)
+SELECT ledger_index, project, trace_no, trace_id, span_id, parent_span_id, name, kind, start_ns,
+    end_ns, status_code, status_message, is_error, agent, tool, model, conversation, input_tokens,
+    output_tokens,
+    CASE WHEN instr(attributes, '"cairn.subject_key"') > 0
+        THEN json_extract(attributes, '$."cairn.subject_key"') END
+FROM spans ORDER BY ledger_index;
+DROP TABLE spans;
+ALTER TABLE spans_v7 RENAME TO spans;
+CREATE UNIQUE INDEX spans_by_trace ON spans (trace_no, span_id);
+CREATE INDEX spans_by_tool ON spans (tool, start_ns) WHERE tool IS NOT NULL;
+CREATE INDEX spans_by_model ON spans (model, start_ns) WHERE model IS NOT NULL;
 CREATE INDEX spans_by_subject_key ON spans (subject_key) WHERE subject_key IS NOT NULL;
 "#;
 
@@ -804,9 +841,9 @@ mod tests {
         assert_eq!(automerge(&store), Some(8));
     }
 
-    /// Version 7 drops the spans' content columns in place: the rows, the cursors and the
-    /// filter columns stay, `subject_key` is filled from the old attributes, and erasure finds
-    /// the subject's rows through it.
+    /// Version 7 drops the spans' content columns in place: the rows, the cursors, the filter
+    /// columns and the indexes stay, `subject_key` is filled from the old attributes, erasure
+    /// finds the subject's rows through it, and the old table's pages are free for reuse.
     #[test]
     fn version_6_drops_span_content_and_keeps_the_subject_key() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -858,6 +895,35 @@ mod tests {
         assert_eq!(tools, 2);
         assert_eq!(store.rows_with_subject_key("k-1").expect("rows"), vec![3]);
         assert!(store.rows_with_subject_key("k-2").expect("rows").is_empty());
+        let indexes: Vec<String> = store
+            .conn
+            .prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'spans'")
+            .expect("indexes")
+            .query_map([], |r| r.get(0))
+            .expect("indexes")
+            .collect::<Result<_, _>>()
+            .expect("indexes");
+        for name in [
+            "spans_by_trace",
+            "spans_by_tool",
+            "spans_by_model",
+            "spans_by_subject_key",
+        ] {
+            assert!(indexes.iter().any(|i| i == name), "{name}: {indexes:?}");
+        }
+        // The unique key still holds: the same span of the same trace is ignored.
+        let dup = store.conn.execute(
+            "INSERT OR IGNORE INTO spans (ledger_index, project, trace_no, trace_id, span_id, \
+             name, kind, start_ns, end_ns, status_code, status_message, is_error) \
+             VALUES (9, 'default', 3, ?1, ?2, 'tool', 'tool', 1, 2, 0, '', 0)",
+            rusqlite::params![&[7u8; 16][..], &[3u8; 8][..]],
+        );
+        assert_eq!(dup.expect("insert"), 0);
+        let free: i64 = store
+            .conn
+            .query_row("PRAGMA freelist_count", [], |r| r.get(0))
+            .expect("freelist");
+        assert!(free > 0, "the old table's pages are free");
     }
 
     /// The writer reads its file through a memory map (where SQLite's build allows it).
