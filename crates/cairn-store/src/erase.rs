@@ -27,7 +27,7 @@
 //! `subject_key` and log rows by a scan of their JSON attributes (logs are few, and erasure
 //! rare).
 
-use cairn_model::{AnyValue, KeyValue, Record, attributes_to_json};
+use cairn_model::{Record, attributes_to_json};
 use rusqlite::{OptionalExtension as _, Transaction, params};
 
 use crate::StoreError;
@@ -74,17 +74,6 @@ pub(crate) fn rows_with_subject_key(
         out.push(from_sql_int(row?));
     }
     Ok(out)
-}
-
-/// The value of a span's `cairn.subject_key` attribute (its `subject_key` column).
-pub(crate) fn subject_key(attributes: &[KeyValue]) -> Option<&str> {
-    attributes
-        .iter()
-        .find(|kv| kv.key == SUBJECT_KEY_ATTRIBUTE)
-        .and_then(|kv| match &kv.value {
-            AnyValue::String(s) => Some(s.as_str()),
-            _ => None,
-        })
 }
 
 /// Removes a row's full-text entry (see [`search_file::DELETE_SEARCH`]).

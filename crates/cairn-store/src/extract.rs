@@ -90,6 +90,8 @@ pub(crate) struct SpanFacts {
     pub(crate) output_tokens: Option<u64>,
     /// [`Span::is_error`].
     pub(crate) is_error: bool,
+    /// The `cairn.subject_key` attribute (the span's `subject_key` column, for erasure).
+    pub(crate) subject_key: Option<String>,
     /// Search text, one field per FTS column.
     pub(crate) text: SearchText,
 }
@@ -131,9 +133,16 @@ pub(crate) fn span_facts(span: &Span) -> SpanFacts {
     // The first `gen_ai.output.messages` is kept for the reasoning fallback.
     let mut output_messages: Option<&AnyValue> = None;
     let mut has_decision = false;
+    let mut subject_key = None;
     for kv in &span.attributes {
         let key = kv.key.as_str();
         has_decision |= DECISION_PREFIXES.iter().any(|p| key.starts_with(p));
+        if key == crate::SUBJECT_KEY_ATTRIBUTE
+            && subject_key.is_none()
+            && let AnyValue::String(id) = &kv.value
+        {
+            subject_key = Some(id.clone());
+        }
         if is_message_key(key) || (!is_tool && IO_VALUES.contains(&key)) {
             push_content_leaves(&kv.value, &mut text.messages);
             if key == OUTPUT_MESSAGES && output_messages.is_none() {
@@ -184,6 +193,7 @@ pub(crate) fn span_facts(span: &Span) -> SpanFacts {
         input_tokens: span.input_tokens(),
         output_tokens: span.output_tokens(),
         is_error: span.is_error(),
+        subject_key,
         text,
     }
 }

@@ -387,7 +387,7 @@ pub(crate) fn apply_derived(
                         facts.conversation,
                         facts.input_tokens.map(to_sql_int),
                         facts.output_tokens.map(to_sql_int),
-                        crate::erase::subject_key(&span.attributes),
+                        facts.subject_key,
                         project,
                         trace_no,
                     ])?;
