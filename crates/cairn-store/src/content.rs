@@ -17,7 +17,7 @@
 
 use std::collections::BTreeMap;
 
-use cairn_model::Record;
+use cairn_model::{Record, Span};
 
 use crate::StoreError;
 
@@ -57,21 +57,49 @@ impl ContentSource for BTreeMap<u64, Record> {
     }
 }
 
-/// The spans' contents of one fetch, in the order of `indices` (sorted and deduplicated here).
-pub(crate) fn load_all(
-    source: &dyn ContentSource,
-    indices: &mut Vec<u64>,
-) -> Result<Vec<Content>, StoreError> {
-    indices.sort_unstable();
-    indices.dedup();
-    let mut slots: Vec<Option<Content>> = vec![None; indices.len()];
-    source.load(indices, &mut |index, content| {
-        if let Ok(at) = indices.binary_search(&index) {
-            slots[at] = Some(content);
+/// `content_unavailable` of a span row whose ledger entry holds another kind of record (the index
+/// does not belong to this ledger).
+pub(crate) const NOT_A_SPAN: &str = "the ledger entry is not a span";
+
+/// The spans' contents of one fetch, looked up by ledger index.
+pub(crate) struct Contents {
+    /// Sorted and distinct.
+    indices: Vec<u64>,
+    contents: Vec<Content>,
+}
+
+impl Contents {
+    /// Loads the contents of `indices` (any order, duplicates allowed) from `source`.
+    pub(crate) fn load(
+        source: &dyn ContentSource,
+        mut indices: Vec<u64>,
+    ) -> Result<Self, StoreError> {
+        indices.sort_unstable();
+        indices.dedup();
+        let mut slots: Vec<Option<Content>> = vec![None; indices.len()];
+        source.load(&indices, &mut |index, content| {
+            if let Ok(at) = indices.binary_search(&index) {
+                slots[at] = Some(content);
+            }
+        })?;
+        let contents = slots
+            .into_iter()
+            .map(|slot| slot.unwrap_or_else(|| Content::Unavailable("not read".to_owned())))
+            .collect();
+        Ok(Self { indices, contents })
+    }
+
+    /// The span recorded at `index`, or why it cannot be shown.
+    pub(crate) fn span(&self, index: u64) -> Result<&Span, &str> {
+        match self
+            .indices
+            .binary_search(&index)
+            .map(|at| &self.contents[at])
+        {
+            Ok(Content::Record(Record::Span(span))) => Ok(span),
+            Ok(Content::Record(_)) => Err(NOT_A_SPAN),
+            Ok(Content::Unavailable(why)) => Err(why),
+            Err(_) => Err("not read"),
         }
-    })?;
-    Ok(slots
-        .into_iter()
-        .map(|slot| slot.unwrap_or_else(|| Content::Unavailable("not read".to_owned())))
-        .collect())
+    }
 }

@@ -35,14 +35,14 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 
-use cairn_model::{AgentKind, Record, SpanId, Status, StatusCode, TraceId, attributes_to_json};
+use cairn_model::{AgentKind, SpanId, Status, StatusCode, TraceId, attributes_to_json};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::StoreError;
-use crate::content::{self, Content, ContentSource};
+use crate::content::{ContentSource, Contents};
 use crate::fts::{FtsQuery, fts_query};
 use crate::ids;
 use crate::write::{self, Facet, from_sql_int, to_sql_int};
@@ -917,19 +917,14 @@ pub(crate) fn get_trace(
     if spans.is_empty() && logs.is_empty() {
         return Ok(None);
     }
-    let mut indices: Vec<u64> = spans.iter().map(|s| s.ledger_index).collect();
-    let contents = content::load_all(content, &mut indices)?;
+    let contents = Contents::load(content, spans.iter().map(|s| s.ledger_index).collect())?;
     for span in &mut spans {
-        let at = indices
-            .binary_search(&span.ledger_index)
-            .map_err(|_| StoreError::Content("a span's record was not looked up".to_owned()))?;
-        match &contents[at] {
-            Content::Record(Record::Span(record)) => {
+        match contents.span(span.ledger_index) {
+            Ok(record) => {
                 span.attributes = attributes_to_json(&record.attributes);
                 span.events = record.events.iter().map(EventDetail::from).collect();
             }
-            Content::Record(_) => span.content_unavailable = Some(NOT_A_SPAN.to_owned()),
-            Content::Unavailable(why) => span.content_unavailable = Some(why.clone()),
+            Err(why) => span.content_unavailable = Some(why.to_owned()),
         }
     }
 
@@ -959,10 +954,6 @@ pub(crate) fn get_trace(
         logs: standalone,
     }))
 }
-
-/// `content_unavailable` of a span row whose ledger entry holds another kind of record (the index
-/// does not belong to this ledger).
-const NOT_A_SPAN: &str = "the ledger entry is not a span";
 
 /// The fixed fields of a span in the API's JSON (the order of [`SpanDetail`]), borrowed from the
 /// row; `attributes`, `events` and `ledger_index` are appended after them.
@@ -1099,8 +1090,7 @@ pub(crate) fn get_trace_json(
     if order.is_empty() && standalone.is_empty() {
         return Ok(None);
     }
-    let mut indices: Vec<u64> = order.iter().map(|o| from_sql_int(o.1)).collect();
-    let contents = content::load_all(content, &mut indices)?;
+    let contents = Contents::load(content, order.iter().map(|o| from_sql_int(o.1)).collect())?;
 
     // The order of `get_trace`: by start, ties by ledger index (unique).
     order.sort_unstable_by_key(|&(start, index, _, _)| (start, index));
@@ -1115,13 +1105,9 @@ pub(crate) fn get_trace_json(
         }
         out.extend_from_slice(&heads[begin..end]);
         let index = from_sql_int(ledger_index);
-        let at = indices
-            .binary_search(&index)
-            .map_err(|_| StoreError::Content("a span's record was not looked up".to_owned()))?;
-        let (record, unavailable) = match &contents[at] {
-            Content::Record(Record::Span(span)) => (Some(span), None),
-            Content::Record(_) => (None, Some(NOT_A_SPAN)),
-            Content::Unavailable(why) => (None, Some(why.as_str())),
+        let (record, unavailable) = match contents.span(index) {
+            Ok(span) => (Some(span), None),
+            Err(why) => (None, Some(why)),
         };
         text.clear();
         text.push_str(",\"attributes\":");
@@ -1294,7 +1280,9 @@ mod tests {
 
     use std::collections::BTreeMap;
 
-    use cairn_model::{AnyValue, Event, KeyValue, LogRecord, Resource, Span};
+    use cairn_model::{AnyValue, Event, KeyValue, LogRecord, Record, Resource, Span};
+
+    use crate::content::{Content, NOT_A_SPAN};
 
     const TRACE: TraceId = TraceId([0xab; 16]);
     const T0: u64 = 1_735_689_600_000_000_000;
