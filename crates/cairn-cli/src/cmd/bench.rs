@@ -15,6 +15,15 @@
 //! every trace id (16 raw bytes in protobuf, 32 lowercase hex digits in JSON), so patching costs
 //! a memcpy and a few writes.
 //!
+//! Times are patched too: round `r` adds `r` times the templates' time window (the first start
+//! to the last end, plus one trace step) to every span's start and end, so each round's traces
+//! start after the previous round's, as live traffic's do. Re-sending the same times instead
+//! would file every round's spans between the earlier rounds' in every time-ordered index a
+//! store keeps, turning appends at the newest end into writes all over the index (measured on
+//! Cairn's index: half of its write-ahead-log frames went to two such indexes; see
+//! `docs/performance.md`). Span times therefore advance faster than the wall clock (about a
+//! minute per second at 100K realistic spans/s), starting one hour in the past.
+//!
 //! Counting: a request answered 2xx counts its spans as accepted, minus the `rejected_spans` of a
 //! `partial_success`; any other status or a transport error counts one error (the report lists
 //! errors by status). Latency is measured per request, from just before sending to the complete
@@ -307,6 +316,9 @@ fn sentence(rng: &mut StdRng, multilingual: bool, words: usize) -> String {
     out
 }
 
+/// How much later each generated trace starts than the one before.
+const TRACE_STEP_NANOS: u64 = 10_000_000;
+
 /// A trace being generated: what its next span needs.
 #[derive(Debug, Clone, Copy)]
 struct OpenTrace {
@@ -374,7 +386,7 @@ impl Generator {
         let mut trace = self.open[slot];
         if trace.in_trace == 0 {
             if self.traces > 0 {
-                self.clock += 10_000_000;
+                self.clock += TRACE_STEP_NANOS;
             }
             self.traces += 1;
             self.rng.fill(&mut trace.trace_id);
@@ -627,12 +639,18 @@ fn otlp_json(request: &ExportTraceServiceRequest) -> Value {
     json!({ "resourceSpans": resource_spans })
 }
 
-/// One pre-encoded request body and where its trace ids are.
+/// One pre-encoded request body and where its trace ids and times are.
 struct Template {
     body: Vec<u8>,
     spans: u64,
     /// Byte offsets of the first byte of every trace id occurrence.
     offsets: Vec<usize>,
+    /// Byte offsets of every span start and end time: 8 little-endian bytes in protobuf (a
+    /// `fixed64`), the first decimal digit in JSON (a string of digits).
+    times: Vec<usize>,
+    /// The earliest start and the latest end of its spans, unix nanoseconds.
+    earliest: u64,
+    latest: u64,
     /// The first trace id of the body (raw bytes), for the queryable probe.
     first_trace: [u8; 16],
 }
@@ -647,6 +665,31 @@ enum IdEncoding {
 impl Template {
     fn new(spans: Vec<Span>, encoding: IdEncoding) -> Self {
         let ids: HashSet<Vec<u8>> = spans.iter().map(|s| s.trace_id.clone()).collect();
+        // A time is found with what precedes it, so that no other bytes can pass for one: its
+        // field tag in protobuf (fields 7 and 8, wire type 1), its key in JSON.
+        let time_needles: HashSet<Vec<u8>> = spans
+            .iter()
+            .flat_map(|s| {
+                [
+                    (0x39, "start", s.start_time_unix_nano),
+                    (0x41, "end", s.end_time_unix_nano),
+                ]
+            })
+            .map(|(tag, key, nanos)| match encoding {
+                IdEncoding::Raw => [&[tag][..], &nanos.to_le_bytes()].concat(),
+                IdEncoding::Hex => format!("\"{key}TimeUnixNano\":\"{nanos}\"").into_bytes(),
+            })
+            .collect();
+        let earliest = spans
+            .iter()
+            .map(|s| s.start_time_unix_nano)
+            .min()
+            .unwrap_or(0);
+        let latest = spans
+            .iter()
+            .map(|s| s.end_time_unix_nano)
+            .max()
+            .unwrap_or(0);
         let mut first_trace = [0u8; 16];
         first_trace.copy_from_slice(&spans[0].trace_id);
         let n = spans.len() as u64;
@@ -669,19 +712,29 @@ impl Template {
                 at += 1;
             }
         }
+        let times = find_times(&body, &time_needles, encoding);
         Self {
             body,
             spans: n,
             offsets,
+            times,
+            earliest,
+            latest,
             first_trace,
         }
     }
 
-    /// The body of request round `round`, with every trace id patched by `mask`.
-    fn patched(&self, mask: u64, encoding: IdEncoding) -> Vec<u8> {
+    /// The body of a request: every trace id patched by `mask`, every time moved `shift`
+    /// nanoseconds later.
+    fn patched(&self, mask: u64, shift: u64, encoding: IdEncoding) -> Vec<u8> {
         let mut body = self.body.clone();
         for &at in &self.offsets {
             patch_id(&mut body[at..], mask, encoding);
+        }
+        if shift > 0 {
+            for &at in &self.times {
+                shift_time(&mut body[at..], shift, encoding);
+            }
         }
         body
     }
@@ -705,6 +758,69 @@ fn patch_id(at: &mut [u8], mask: u64, encoding: IdEncoding) {
             let text = std::str::from_utf8(&at[..16]).expect("hex trace id");
             let value = u64::from_str_radix(text, 16).expect("hex trace id") ^ mask;
             at[..16].copy_from_slice(format!("{value:016x}").as_bytes());
+        }
+    }
+}
+
+/// How much later each round's times are than the previous round's: the templates' time window
+/// (first start to last end) plus the generator's step between traces.
+fn round_nanos(templates: &[Template]) -> u64 {
+    let earliest = templates.iter().map(|t| t.earliest).min().unwrap_or(0);
+    let latest = templates.iter().map(|t| t.latest).max().unwrap_or(0);
+    latest.saturating_sub(earliest) + TRACE_STEP_NANOS
+}
+
+/// Offsets of the times in `body`: where each of `needles` (a time with its tag or key; see
+/// [`Template::new`]) occurs, pointing past the tag or to the first digit.
+fn find_times(body: &[u8], needles: &HashSet<Vec<u8>>, encoding: IdEncoding) -> Vec<usize> {
+    let mut found = Vec::new();
+    match encoding {
+        IdEncoding::Raw => {
+            for at in 0..body.len().saturating_sub(8) {
+                if needles.contains(&body[at..at + 9]) {
+                    found.push(at + 1);
+                }
+            }
+        }
+        IdEncoding::Hex => {
+            const KEY_END: &[u8] = b"TimeUnixNano\":\"";
+            let mut at = 0;
+            while let Some(pos) = body[at..].windows(KEY_END.len()).position(|w| w == KEY_END) {
+                let digits = at + pos + KEY_END.len();
+                let close = body[digits..].iter().position(|&b| b == b'"');
+                // The key's opening quote: `"start` or `"end` before `TimeUnixNano`.
+                let open = body[..at + pos].iter().rposition(|&b| b == b'"');
+                if let (Some(open), Some(close)) = (open, close) {
+                    if needles.contains(&body[open..digits + close + 1]) {
+                        found.push(digits);
+                    }
+                }
+                at = digits;
+            }
+        }
+    }
+    found
+}
+
+/// Adds `shift` to the time at the start of `at`. A JSON time keeps its width: its string of
+/// digits is rewritten in place, zero-padded (a value that would need another digit, past the
+/// year 2286, is left as it is).
+fn shift_time(at: &mut [u8], shift: u64, encoding: IdEncoding) {
+    match encoding {
+        IdEncoding::Raw => {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(&at[..8]);
+            let shifted = u64::from_le_bytes(bytes).saturating_add(shift);
+            at[..8].copy_from_slice(&shifted.to_le_bytes());
+        }
+        IdEncoding::Hex => {
+            let width = at.iter().position(|&b| b == b'"').expect("a quoted time");
+            let text = std::str::from_utf8(&at[..width]).expect("decimal time");
+            let value = text.parse::<u64>().expect("decimal time");
+            let shifted = format!("{:0width$}", value.saturating_add(shift));
+            if shifted.len() == width {
+                at[..width].copy_from_slice(shifted.as_bytes());
+            }
         }
     }
 }
@@ -827,6 +943,8 @@ struct Shared {
     templates: Vec<Template>,
     encoding: IdEncoding,
     nonce: u64,
+    /// How much later each round's span times are (see the module docs).
+    round_nanos: u64,
     seq: AtomicU64,
     stop: AtomicBool,
     spans_done: AtomicU64,
@@ -864,9 +982,11 @@ impl Shared {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let n = self.templates.len() as u64;
         let template = &self.templates[(seq % n) as usize];
-        let mask = mix((seq / n) ^ self.nonce);
+        let round = seq / n;
+        let mask = mix(round ^ self.nonce);
+        let shift = round.saturating_mul(self.round_nanos);
         (
-            Bytes::from(template.patched(mask, self.encoding)),
+            Bytes::from(template.patched(mask, shift, self.encoding)),
             template.spans,
             template.first_trace_hex(mask),
         )
@@ -925,6 +1045,7 @@ fn run_ingest(args: IngestArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let shared = Arc::new(Shared {
+        round_nanos: round_nanos(&templates),
         templates,
         encoding,
         nonce: rand::random(),
@@ -1599,7 +1720,7 @@ mod tests {
             for t in &ts {
                 // Every span carries its trace id once.
                 assert_eq!(t.offsets.len() as u64, t.spans, "{encoding:?}");
-                let patched = t.patched(mix(42), encoding);
+                let patched = t.patched(mix(42), 0, encoding);
                 assert_ne!(patched, t.body);
                 assert_eq!(patched.len(), t.body.len());
                 let request = match encoding {
@@ -1617,6 +1738,43 @@ mod tests {
                 let first = &request.resource_spans[0].scope_spans[0].spans[0];
                 assert_eq!(hex::encode(&first.trace_id), t.first_trace_hex(mix(42)));
                 assert_ne!(first.trace_id, t.first_trace.to_vec());
+            }
+        }
+    }
+
+    #[test]
+    fn later_rounds_move_every_span_time_by_the_window() {
+        let limits = cairn_model::Limits::default();
+        let times = |body: &[u8], format| -> Vec<(u64, u64)> {
+            let decoded = cairn_model::otlp::decode_traces(body, format, &limits).unwrap();
+            assert!(decoded.rejected.is_empty(), "{:?}", decoded.rejected);
+            decoded
+                .spans
+                .iter()
+                .map(|s| (s.start_unix_nano, s.end_unix_nano))
+                .collect()
+        };
+        for (encoding, format) in [
+            (IdEncoding::Raw, cairn_model::otlp::Format::Protobuf),
+            (IdEncoding::Hex, cairn_model::otlp::Format::Json),
+        ] {
+            let ts = templates(11, Payload::Realistic, 64, 8, 3, 4, encoding);
+            let step = round_nanos(&ts);
+            let earliest = ts.iter().map(|t| t.earliest).min().unwrap();
+            let latest = ts.iter().map(|t| t.latest).max().unwrap();
+            assert!(step > latest - earliest, "{encoding:?}");
+            for t in &ts {
+                // Every span's start and end, and nothing else.
+                assert_eq!(t.times.len() as u64, 2 * t.spans, "{encoding:?}");
+                let before = times(&t.body, format);
+                let after = times(&t.patched(mix(5), 3 * step, encoding), format);
+                assert_eq!(before.len(), after.len());
+                for ((s0, e0), (s1, e1)) in before.iter().zip(&after) {
+                    assert_eq!((*s1, *e1), (s0 + 3 * step, e0 + 3 * step), "{encoding:?}");
+                }
+                // A round's spans all start after everything of the round before ended.
+                let next_round = times(&t.patched(mix(6), step, encoding), format);
+                assert!(next_round.iter().all(|(s, _)| *s > latest), "{encoding:?}");
             }
         }
     }
