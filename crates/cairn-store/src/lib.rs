@@ -168,6 +168,11 @@ impl Store {
     /// Opens or creates the index at `path` and its search file beside it (the parent directory
     /// must exist), creating or migrating the schema.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if !schema::separate_page_caches() {
+            tracing::warn!(
+                "SQLite was built with SQLITE_ENABLE_MEMORY_MANAGEMENT: the index's connections share one page cache and the index writer rereads pages it should keep; build with LIBSQLITE3_FLAGS=-USQLITE_ENABLE_MEMORY_MANAGEMENT (the workspace's .cargo/config.toml does)"
+            );
+        }
         let mut conn = Connection::open(path)?;
         schema::configure_writer(&conn)?;
         schema::migrate(&mut conn)?;
