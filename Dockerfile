@@ -5,12 +5,14 @@
 #   docker build -t cairn .
 #   docker run -p 4318:4318 -p 7070:7070 -v cairn-data:/var/lib/cairn cairn
 #
-# Only the workspace manifests and crates/ are copied, so local build output never enters the
+# Only the workspace manifests, .cargo/ and crates/ are copied, so local build output never enters the
 # build context's layers.
 
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
+# The build settings (how the bundled SQLite is compiled; see the file).
+COPY .cargo ./.cargo
 COPY crates ./crates
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \

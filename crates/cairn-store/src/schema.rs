@@ -517,17 +517,16 @@ pub(crate) fn configure_writer(conn: &Connection) -> Result<(), StoreError> {
 /// through a memory map (`PRAGMA mmap_size`): 2 GiB, the bundled SQLite's limit on Linux (about 5 million spans at
 /// ≈400 bytes each; pages past it are read with `pread` as before).
 ///
-/// Since schema version 7 the writer's inserts read B-tree pages that are not in its page cache
-/// (`pread` under `sqlite3BtreeIndexMoveto` → `moveToRoot` → `readDbPage` was 22% of the writer
-/// thread in a rebuild profile), which the previous schema's writer did not. They stop when the
-/// checkpoint thread is disabled, so they follow its checkpoints; a 128 MiB page cache did not
-/// stop them over a whole rebuild. Read through the map, a page that the WAL does not hold costs
-/// a pointer instead of a 16 KiB copy. Measured with both builds rebuilding the same ledger at
-/// once (1.51M realistic spans, two rounds): 21,426 / 24,937 spans/s against 20,451 / 23,487,
-/// 37.9 / 33.2 µs of CPU per entry against 40.2 / 35.0, writer thread 24.3 / 20.6 s against
-/// 26.1 / 23.5 s. End to end (8×512 realistic spans for 15 s, then until indexed) it changed
-/// nothing: 37.6K against 37.8K spans/s durable and indexed, peak RSS 262 against 260 MiB.
-/// SQLite still writes with `pwrite`; only reads use the map.
+/// Added when the schema-7 writer was found rereading B-tree pages (`pread` under
+/// `sqlite3BtreeIndexMoveto` → `moveToRoot` → `readDbPage`, 22% of the writer thread in a
+/// rebuild profile): read through the map, a page that the WAL does not hold costs a copy from
+/// the map instead of a system call. The rereads themselves turned out to come from SQLite's
+/// process-wide page cache (see [`separate_page_caches`]); with a cache per connection they are
+/// gone, and the map is kept for the pages the cache does not hold. Measured with both builds
+/// rebuilding the same ledger at once (1.07M realistic spans, two rounds, separate caches):
+/// 20,644 / 17,808 spans/s with the map against 19,446 / 17,062 without, 36.3 / 41.0 µs of CPU per
+/// entry against 37.0 / 41.6 — a few percent, near the noise. SQLite still writes with `pwrite`;
+/// only reads use the map.
 pub(crate) const WRITER_MMAP_BYTES: i64 = 2 << 30;
 
 /// Whether this process's SQLite gives each connection a page cache of its own.
@@ -537,8 +536,8 @@ pub(crate) const WRITER_MMAP_BYTES: i64 = 2 << 30;
 /// evict each other's pages, and once their pages together pass the sum of their
 /// `cache_size`s, every page a statement releases is freed at once: the index writer read the
 /// same B-tree root pages from the file again for almost every row it inserted (a rebuild of
-/// 1.07M realistic spans: 1.77M page misses, 28% of the writer thread in `pread`; without the
-/// option, none). The workspace's `.cargo/config.toml` builds SQLite without it;
+/// 1.07M realistic spans: 1.77M page misses, 28% of the writer thread's samples in `pread`;
+/// without the option, `pread` is not in the writer's profile at all). The workspace's `.cargo/config.toml` builds SQLite without it;
 /// [`crate::Store::open`] warns when a build that links this crate elsewhere did not.
 pub(crate) fn separate_page_caches() -> bool {
     // `sqlite3_compileoption_used` through SQL: rusqlite has no safe wrapper for it.
@@ -964,8 +963,14 @@ mod tests {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        assert!(options.iter().any(|o| o.starts_with("THREADSAFE=")), "{options:?}");
-        assert!(!options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"), "{options:?}");
+        assert!(
+            options.iter().any(|o| o.starts_with("THREADSAFE=")),
+            "{options:?}"
+        );
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "{options:?}"
+        );
     }
 
     #[test]
