@@ -537,8 +537,9 @@ pub(crate) const WRITER_MMAP_BYTES: i64 = 2 << 30;
 /// `cache_size`s, every page a statement releases is freed at once: the index writer read the
 /// same B-tree root pages from the file again for almost every row it inserted (a rebuild of
 /// 1.07M realistic spans: 1.77M page misses, 28% of the writer thread's samples in `pread`;
-/// without the option, `pread` is not in the writer's profile at all). The workspace's `.cargo/config.toml` builds SQLite without it;
-/// [`crate::Store::open`] warns when a build that links this crate elsewhere did not.
+/// without the option, `pread` is not in the writer's profile at all). The workspace's
+/// `.cargo/config.toml` builds SQLite without it; [`crate::Store::open`] warns when a build that
+/// links this crate elsewhere did not.
 pub(crate) fn separate_page_caches() -> bool {
     // `sqlite3_compileoption_used` through SQL: rusqlite has no safe wrapper for it.
     Connection::open_in_memory()
@@ -948,7 +949,6 @@ mod tests {
         assert!(free > 0, "the old table's pages are free");
     }
 
-    /// The writer reads its file through a memory map (where SQLite's build allows it).
     #[test]
     fn every_connection_has_a_page_cache_of_its_own() {
         // Fails when SQLite is built with SQLITE_ENABLE_MEMORY_MANAGEMENT (see
@@ -973,6 +973,7 @@ mod tests {
         );
     }
 
+    /// The writer reads its file through a memory map (where SQLite's build allows it).
     #[test]
     fn the_writer_maps_the_index_file() {
         let dir = tempfile::tempdir().expect("tempdir");
