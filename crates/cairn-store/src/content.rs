@@ -61,6 +61,9 @@ impl ContentSource for BTreeMap<u64, Record> {
 /// does not belong to this ledger).
 pub(crate) const NOT_A_SPAN: &str = "the ledger entry is not a span";
 
+/// `content_unavailable` of a span whose entry the source never visited.
+const NOT_READ: &str = "not read";
+
 /// The spans' contents of one fetch, looked up by ledger index.
 pub(crate) struct Contents {
     /// Sorted and distinct.
@@ -84,7 +87,7 @@ impl Contents {
         })?;
         let contents = slots
             .into_iter()
-            .map(|slot| slot.unwrap_or_else(|| Content::Unavailable("not read".to_owned())))
+            .map(|slot| slot.unwrap_or_else(|| Content::Unavailable(NOT_READ.to_owned())))
             .collect();
         Ok(Self { indices, contents })
     }
@@ -99,7 +102,7 @@ impl Contents {
             Ok(Content::Record(Record::Span(span))) => Ok(span),
             Ok(Content::Record(_)) => Err(NOT_A_SPAN),
             Ok(Content::Unavailable(why)) => Err(why),
-            Err(_) => Err("not read"),
+            Err(_) => Err(NOT_READ),
         }
     }
 }

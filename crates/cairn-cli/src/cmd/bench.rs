@@ -665,31 +665,34 @@ enum IdEncoding {
 impl Template {
     fn new(spans: Vec<Span>, encoding: IdEncoding) -> Self {
         let ids: HashSet<Vec<u8>> = spans.iter().map(|s| s.trace_id.clone()).collect();
+        let starts: Vec<u64> = spans.iter().map(|s| s.start_time_unix_nano).collect();
+        let ends: Vec<u64> = spans.iter().map(|s| s.end_time_unix_nano).collect();
+        let earliest = starts.iter().copied().min().unwrap_or(0);
+        let latest = ends.iter().copied().max().unwrap_or(0);
         // A time is found with what precedes it, so that no other bytes can pass for one: its
-        // field tag in protobuf (fields 7 and 8, wire type 1), its key in JSON.
-        let time_needles: HashSet<Vec<u8>> = spans
-            .iter()
-            .flat_map(|s| {
-                [
-                    (0x39, "start", s.start_time_unix_nano),
-                    (0x41, "end", s.end_time_unix_nano),
-                ]
-            })
-            .map(|(tag, key, nanos)| match encoding {
-                IdEncoding::Raw => [&[tag][..], &nanos.to_le_bytes()].concat(),
-                IdEncoding::Hex => format!("\"{key}TimeUnixNano\":\"{nanos}\"").into_bytes(),
-            })
-            .collect();
-        let earliest = spans
-            .iter()
-            .map(|s| s.start_time_unix_nano)
-            .min()
-            .unwrap_or(0);
-        let latest = spans
-            .iter()
-            .map(|s| s.end_time_unix_nano)
-            .max()
-            .unwrap_or(0);
+        // field tag in protobuf (fields 7 and 8, wire type 1), its key in JSON (and its closing
+        // quote). Each field's needles come with the length of that prefix.
+        let time_needles: Vec<(usize, HashSet<Vec<u8>>)> =
+            [(0x39, "start", &starts), (0x41, "end", &ends)]
+                .into_iter()
+                .map(|(tag, key, times)| match encoding {
+                    IdEncoding::Raw => (
+                        1,
+                        times
+                            .iter()
+                            .map(|t| [&[tag][..], &t.to_le_bytes()].concat())
+                            .collect(),
+                    ),
+                    IdEncoding::Hex => {
+                        let prefix = format!("\"{key}TimeUnixNano\":\"");
+                        let needles = times
+                            .iter()
+                            .map(|t| format!("{prefix}{t}\"").into_bytes())
+                            .collect();
+                        (prefix.len(), needles)
+                    }
+                })
+                .collect();
         let mut first_trace = [0u8; 16];
         first_trace.copy_from_slice(&spans[0].trace_id);
         let n = spans.len() as u64;
@@ -701,18 +704,15 @@ impl Template {
                 ids.iter().map(|id| hex::encode(id).into_bytes()).collect(),
             ),
         };
-        let width = needles.iter().next().map_or(0, Vec::len);
-        let mut offsets = Vec::new();
-        let mut at = 0;
-        while at + width <= body.len() {
-            if needles.contains(&body[at..at + width]) {
-                offsets.push(at);
-                at += width;
-            } else {
-                at += 1;
-            }
-        }
-        let times = find_times(&body, &time_needles, encoding);
+        let offsets = find_all(&body, &needles);
+        let times = time_needles
+            .iter()
+            .flat_map(|(prefix, needles)| {
+                find_all(&body, needles)
+                    .into_iter()
+                    .map(move |at| at + prefix)
+            })
+            .collect();
         Self {
             body,
             spans: n,
@@ -770,34 +770,36 @@ fn round_nanos(templates: &[Template]) -> u64 {
     latest.saturating_sub(earliest) + TRACE_STEP_NANOS
 }
 
-/// Offsets of the times in `body`: where each of `needles` (a time with its tag or key; see
-/// [`Template::new`]) occurs, pointing past the tag or to the first digit.
-fn find_times(body: &[u8], needles: &HashSet<Vec<u8>>, encoding: IdEncoding) -> Vec<usize> {
-    let mut found = Vec::new();
-    match encoding {
-        IdEncoding::Raw => {
-            for at in 0..body.len().saturating_sub(8) {
-                // The tag byte first, so that most offsets cost a compare instead of a hash.
-                if matches!(body[at], 0x39 | 0x41) && needles.contains(&body[at..at + 9]) {
-                    found.push(at + 1);
-                }
-            }
+/// Where the needles occur in `body`, left to right and not overlapping. Needles may differ in
+/// length. A position's first byte is checked before any hash lookup, so that most positions
+/// cost one compare.
+fn find_all(body: &[u8], needles: &HashSet<Vec<u8>>) -> Vec<usize> {
+    let mut widths: Vec<usize> = needles.iter().map(Vec::len).filter(|&w| w > 0).collect();
+    widths.sort_unstable();
+    widths.dedup();
+    let mut first = [false; 256];
+    for needle in needles {
+        if let Some(&byte) = needle.first() {
+            first[usize::from(byte)] = true;
         }
-        IdEncoding::Hex => {
-            const KEY_END: &[u8] = b"TimeUnixNano\":\"";
-            let mut at = 0;
-            while let Some(pos) = body[at..].windows(KEY_END.len()).position(|w| w == KEY_END) {
-                let digits = at + pos + KEY_END.len();
-                let close = body[digits..].iter().position(|&b| b == b'"');
-                // The key's opening quote: `"start` or `"end` before `TimeUnixNano`.
-                let open = body[..at + pos].iter().rposition(|&b| b == b'"');
-                if let (Some(open), Some(close)) = (open, close) {
-                    if needles.contains(&body[open..digits + close + 1]) {
-                        found.push(digits);
-                    }
-                }
-                at = digits;
+    }
+    let mut found = Vec::new();
+    let mut at = 0;
+    while at < body.len() {
+        let width = first[usize::from(body[at])]
+            .then(|| {
+                widths
+                    .iter()
+                    .copied()
+                    .find(|&w| at + w <= body.len() && needles.contains(&body[at..at + w]))
+            })
+            .flatten();
+        match width {
+            Some(width) => {
+                found.push(at);
+                at += width;
             }
+            None => at += 1,
         }
     }
     found
